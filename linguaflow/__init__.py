@@ -1,0 +1,1 @@
+"""linguaflow: CLI and composition root (bootstrap) of the translation pipeline."""

@@ -1,0 +1,166 @@
+"""``linguaflow`` command line. Configuration comes from environment variables (see README)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+
+import orjson
+
+from linguaflow.errors import LinguaflowError
+from linguaflow.settings import Settings
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.infra import up
+
+    up(settings)
+    return 0
+
+
+def cmd_down(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.infra import down
+
+    down(settings)
+    return 0
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.worker import run_worker
+
+    run_worker(settings)
+    return 0
+
+
+def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.produce import publish, read_json_lines
+    from linguaflow.synthetic import synthetic_requests
+
+    now = int(time.time() * 1000)
+    if args.count is not None:
+        items = synthetic_requests(
+            args.count, args.dup_ratio, seed=args.seed, now_ms=now, target_lang=args.target_lang
+        )
+        report = asyncio.run(publish(settings, items, total=args.count, now_ms=now))
+    else:
+        source = sys.stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")  # noqa: SIM115
+        with source:
+            report = asyncio.run(
+                publish(settings, read_json_lines(source), total=None, now_ms=now, strict=args.strict)
+            )
+    for problem in report.invalid[:20]:
+        print(f"skipped invalid request: {problem}", file=sys.stderr)
+    print(f"published {report.sent} requests, skipped {len(report.invalid)} invalid")
+    return 1 if report.invalid else 0
+
+
+def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.infra import migrate_db
+
+    applied = asyncio.run(migrate_db(settings))
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (schema is current)'}")
+    return 0
+
+
+def cmd_cache(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.inspect import cache_get
+
+    entry = asyncio.run(cache_get(settings, args.key))
+    if entry is None:
+        print(f"no cache entry for {args.key}", file=sys.stderr)
+        return 1
+    _print_json(entry)
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.inspect import gather_status
+
+    _print_json(asyncio.run(gather_status(settings)))
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.demo import run_demo
+    from linguaflow.infra import down, up
+
+    up(settings)
+    try:
+        summary = run_demo(
+            settings, count=args.count, dup_ratio=args.dup_ratio, seed=args.seed, timeout_s=args.timeout
+        )
+    finally:
+        if not args.keep_running:
+            down(settings)
+    print("\nlinguaflow demo summary")
+    for key, value in summary.items():
+        print(f"  {key:<24} {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="linguaflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "up", help="start the local broker and embedded Postgres, migrate, create topics"
+    ).set_defaults(fn=cmd_up)
+    sub.add_parser("down", help="stop the local broker and embedded Postgres").set_defaults(fn=cmd_down)
+    sub.add_parser("worker", help="run a stream worker (re-key, dedup, provider calls, sink)").set_defaults(
+        fn=cmd_worker
+    )
+
+    produce = sub.add_parser("produce", help="publish requests: JSON lines from FILE/stdin, or synthetic")
+    produce.add_argument("file", nargs="?", help="JSON-lines file ('-' or absent: stdin)")
+    produce.add_argument("--count", type=int, help="publish N synthetic requests instead")
+    produce.add_argument(
+        "--dup-ratio", type=float, default=0.5, help="share of synthetic duplicates (default 0.5)"
+    )
+    produce.add_argument("--seed", type=int, default=int(time.time()), help="synthetic seed (default: now)")
+    produce.add_argument("--target-lang", default="de")
+    produce.add_argument("--strict", action="store_true", help="stop at the first invalid line")
+    produce.set_defaults(fn=cmd_produce)
+
+    db = sub.add_parser("db", help="database commands")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("migrate", help="apply pending SQL migrations (safe to repeat)").set_defaults(fn=cmd_db)
+
+    cache = sub.add_parser("cache", help="cache commands")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True)
+    get = cache_sub.add_parser("get", help="print the cache entry for a cache key")
+    get.add_argument("key")
+    get.set_defaults(fn=cmd_cache)
+
+    sub.add_parser("status", help="message counts per topic and row counts in Postgres").set_defaults(
+        fn=cmd_status
+    )
+
+    demo = sub.add_parser("demo", help="up + worker + synthetic requests + summary (+ down)")
+    demo.add_argument("--count", type=int, default=10_000)
+    demo.add_argument("--dup-ratio", type=float, default=0.5)
+    demo.add_argument("--seed", type=int, default=int(time.time()))
+    demo.add_argument("--timeout", type=float, default=300, help="seconds to wait for all rows")
+    demo.add_argument("--keep-running", action="store_true", help="leave broker and Postgres up afterwards")
+    demo.set_defaults(fn=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        code: int = args.fn(settings, args)
+        return code
+    except LinguaflowError as exc:
+        print(f"linguaflow: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Database access for the CLI and the sink: the URL (DATABASE_URL, else the embedded server) and
+a connection pool."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from linguaflow.local.postgres import EmbeddedPostgres
+from linguaflow.settings import Settings
+
+
+def embedded(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(settings.pg_data_dir, settings.pg_port)
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    return embedded(settings).url
+
+
+async def create_pool(settings: Settings, *, max_size: int = 4) -> Any:
+    return await asyncpg.create_pool(database_url(settings), min_size=1, max_size=max_size)

@@ -1,0 +1,47 @@
+"""The one exception root. Every error says whether retrying can help (`retriable`) and carries a
+short machine-readable `reason` that DLQ headers and metrics use."""
+
+from __future__ import annotations
+
+
+class LinguaflowError(Exception):
+    """Root of every error linguaflow raises on purpose."""
+
+    retriable: bool = False
+    reason: str = "error"
+
+    def __init__(self, message: str, *, reason: str | None = None, retriable: bool | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+        if retriable is not None:
+            self.retriable = retriable
+
+
+class ConfigError(LinguaflowError):
+    reason = "config"
+
+
+class InvalidRequest(LinguaflowError):
+    """A request event that can never be processed: it goes to the DLQ with `reason`."""
+
+    reason = "invalid_request"
+
+
+class ProviderError(LinguaflowError):
+    """A provider call failed; `retriable` says whether another attempt may succeed."""
+
+    reason = "provider_error"
+
+
+class SinkWriteError(LinguaflowError):
+    """The database write failed; the batch is kept and its offsets stay uncommitted."""
+
+    reason = "sink_write"
+    retriable = True
+
+
+class InfraError(LinguaflowError):
+    """A local broker or database could not be started, reached or stopped."""
+
+    reason = "infra"

@@ -1,0 +1,106 @@
+"""Kafka adapters shared by the CLI, the stream agents and the sink: client settings, the
+idempotent ``acks=all`` publisher, and topic creation (the topics are part of the contract, so
+they are created explicitly with their configs rather than auto-created)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from linguaflow.errors import InfraError
+from linguaflow.settings import Settings
+
+Headers = list[tuple[str, bytes]]
+
+
+def client_config(settings: Settings) -> dict[str, Any]:
+    return {"bootstrap_servers": settings.kafka_bootstrap}
+
+
+class Publisher:
+    """One idempotent producer per process. ``send`` returns the delivery future."""
+
+    def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
+        self._producer = AIOKafkaProducer(
+            **client_config(settings),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            max_batch_size=256 * 1024,
+            request_timeout_ms=30_000,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()  # flushes what is buffered
+
+    async def send(
+        self, topic: str, value: bytes | None, *, key: bytes | None = None, headers: Headers | None = None
+    ) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = await self._producer.send(topic, value=value, key=key, headers=headers)
+        return fut
+
+    async def flush(self) -> None:
+        await self._producer.flush()
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    """Every topic linguaflow owns, with its configs. The cache topic is compacted."""
+    rf = settings.replication_factor
+    n = settings.partitions
+    cache_config = {"cleanup.policy": "compact", **settings.cache_topic_config}
+    return [
+        NewTopic(settings.requests_topic, n, rf),
+        NewTopic(settings.keyed_topic, n, rf),
+        NewTopic(settings.results_topic, n, rf),
+        NewTopic(settings.dlq_topic, n, rf),
+        NewTopic(settings.cache_topic, n, rf, topic_configs=cache_config),
+    ]
+
+
+async def ensure_topics(settings: Settings, *, timeout_s: float = 60) -> list[str]:
+    """Create missing topics (safe to run any number of times); return the names created."""
+    admin = AIOKafkaAdminClient(**client_config(settings), request_timeout_ms=15_000)
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+    except (TimeoutError, OSError, Exception) as exc:
+        raise InfraError(
+            f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc!r}", retriable=True
+        ) from exc
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topic_specs(settings) if t.name not in existing]
+        for topic in missing:
+            # Another worker may create it between list and create: that is fine.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics([topic])
+        return [t.name for t in missing]
+    finally:
+        await admin.close()
+
+
+async def end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
+    """Total messages ever written per topic (sum of end offsets minus start offsets)."""
+    consumer = AIOKafkaConsumer(**client_config(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        totals: dict[str, int] = {}
+        for topic in topics:
+            parts = consumer.partitions_for_topic(topic) or set()
+            if not parts:
+                await consumer.topics()  # refresh metadata once
+                parts = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in parts]
+            ends = await consumer.end_offsets(tps) if tps else {}
+            starts = await consumer.beginning_offsets(tps) if tps else {}
+            totals[topic] = sum(ends[tp] - starts[tp] for tp in tps)
+        return totals
+    finally:
+        await consumer.stop()

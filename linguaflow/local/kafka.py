@@ -1,0 +1,21 @@
+"""The local Kafka broker: a thin wrapper over ops/kafka/kafka.sh (Maven-fetched jars, KRaft)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from linguaflow.errors import InfraError
+from linguaflow.settings import REPO_ROOT, Settings
+
+SCRIPT = REPO_ROOT / "ops" / "kafka" / "kafka.sh"
+
+
+def kafka_script(settings: Settings, *args: str, check: bool = True) -> int:
+    env = {**os.environ, "LINGUAFLOW_KAFKA_DATA": str(settings.local_dir / "kafka")}
+    port = settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)[-1]
+    env.setdefault("LINGUAFLOW_KAFKA_PORT", port)
+    proc = subprocess.run(["bash", str(SCRIPT), *args], env=env, check=False)
+    if check and proc.returncode != 0:
+        raise InfraError(f"ops/kafka/kafka.sh {' '.join(args)} exited with {proc.returncode}")
+    return proc.returncode

@@ -1,0 +1,109 @@
+"""Composition root of a worker process: settings -> provider -> streams runtime (+ sink) -> faust
+worker, with ``/health``, ``/ready`` and ``/stats`` on the faust web server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from linguaflow.db import create_pool
+from linguaflow.kafka import Publisher, ensure_topics
+from linguaflow.logs import logging_config
+from linguaflow.settings import Settings
+from linguaflow.telemetry import Telemetry
+from sinks.postgres import PostgresResultSink
+from sinks.runner import ResultSinkRunner
+from streams.app import StreamsRuntime, wall_ms
+from streams.providers import create_provider
+
+log = logging.getLogger("linguaflow.worker")
+
+
+class EmbeddedSink:
+    """The sink agent running inside a worker process, started and stopped with it."""
+
+    def __init__(self, settings: Settings, publisher: Publisher, telemetry: Telemetry) -> None:
+        self._settings = settings
+        self._publisher = publisher
+        self._telemetry = telemetry
+        self._pool: Any = None
+        self._runner: ResultSinkRunner | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._pool = await create_pool(self._settings)
+        self._runner = ResultSinkRunner(
+            self._settings, PostgresResultSink(self._pool), self._publisher, self._telemetry, clock=wall_ms
+        )
+        self._task = asyncio.create_task(self._runner.run())
+
+    async def stop(self) -> None:
+        if self._runner is not None and self._task is not None:
+            self._runner.stop()
+            await self._task
+        if self._pool is not None:
+            await self._pool.close()
+
+
+def build_runtime(settings: Settings, *, with_sink: bool) -> StreamsRuntime:
+    telemetry = Telemetry()
+    runtime = StreamsRuntime(settings, create_provider(settings.provider, settings), telemetry)
+    app = runtime.app
+    app.start_hooks.insert(0, lambda: _ensure_topics(settings))
+    if with_sink:
+        sink = EmbeddedSink(settings, runtime.publisher, telemetry)
+        app.start_hooks.append(sink.start)  # after the publisher (DLQ) starts, and stops before it
+        app.stop_hooks.append(sink.stop)
+    _add_pages(runtime)
+    return runtime
+
+
+async def _ensure_topics(settings: Settings) -> None:
+    created = await ensure_topics(settings)
+    if created:
+        log.info("created topics", extra={"topics": created})
+
+
+def _add_pages(runtime: StreamsRuntime) -> None:
+    app = runtime.app
+
+    def ready() -> bool:
+        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+        return bool(recovered and not app.rebalancing and app.consumer.assignment())
+
+    @app.page("/health")
+    async def health(view: Any, request: Any) -> Any:
+        return view.json({"status": "ok"})
+
+    @app.page("/ready")
+    async def readiness(view: Any, request: Any) -> Any:
+        ok = ready()
+        return view.json({"ready": ok}, status=200 if ok else 503)
+
+    @app.page("/stats")
+    async def stats(view: Any, request: Any) -> Any:
+        return view.json(
+            {
+                "ready": ready(),
+                "counters": runtime.telemetry.snapshot(),
+                "keys_in_flight": runtime.engine.keys_in_flight,
+                "cache_entries": len(runtime.table),
+                "provider": runtime.provider.name,
+            }
+        )
+
+
+def run_worker(settings: Settings, *, with_sink: bool = True) -> None:
+    """Run until SIGTERM/SIGINT; exits non-zero if the worker crashed."""
+    runtime = build_runtime(settings, with_sink=with_sink)
+    worker = faust.Worker(
+        runtime.app,
+        loglevel=settings.log_level.lower(),
+        quiet=True,
+        logging_config=logging_config(settings.log_level),
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()

@@ -1,0 +1,21 @@
+"""Frozen, versioned event schemas and their codecs. Pure: no I/O in this package."""
+
+from schemas.cache_key import cache_key
+from schemas.dlq import DeadLetter, header_map
+from schemas.request import TranslationRequest, decode_request, encode_request, normalise_text
+from schemas.result import CacheEntry, TranslationResult, decode_cache_entry, decode_result, encode
+
+__all__ = [
+    "CacheEntry",
+    "DeadLetter",
+    "TranslationRequest",
+    "TranslationResult",
+    "cache_key",
+    "decode_cache_entry",
+    "decode_request",
+    "decode_result",
+    "encode",
+    "encode_request",
+    "header_map",
+    "normalise_text",
+]

@@ -1,0 +1,101 @@
+"""TranslationRequest: what producers publish to ``translation.requests``.
+
+Wire format: one JSON object (UTF-8). Unknown fields are ignored so producers can move ahead of
+workers; a missing or wrong required field, or an unsupported ``schema_version``, is an
+``InvalidRequest`` whose message names the field.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from linguaflow.errors import InvalidRequest
+from schemas import _fields as f
+
+SCHEMA_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+FORMATS = ("text", "html", "icu")
+FORMALITIES = ("default", "more", "less", "prefer_more", "prefer_less")
+MAX_ID = 200
+MAX_CONTEXT = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class TranslationRequest:
+    request_id: str
+    text: str
+    target_lang: str
+    source_lang: str = "auto"
+    tenant: str = "default"
+    user: str = ""
+    format: str = "text"
+    glossary: str | None = None
+    formality: str = "default"
+    context: str | None = None
+    provider: str | None = None
+    priority: int = 5
+    created_at: int = 0  # epoch milliseconds
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def normalise_text(text: str) -> str:
+    """The text a provider sees and the cache key hashes: Unicode NFC with LF line endings.
+
+    Whitespace is kept: leading/trailing spaces change what a UI string means.
+    """
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n"))
+
+
+def request_from_dict(data: Any, *, max_text_chars: int, now_ms: int) -> TranslationRequest:
+    if not isinstance(data, dict):
+        raise InvalidRequest(f"a request must be a JSON object, got {type(data).__name__}", reason="schema")
+    version = data.get("schema_version", SCHEMA_VERSION)
+    if version not in SUPPORTED_VERSIONS or isinstance(version, bool):
+        raise InvalidRequest(
+            f"schema_version {str(version)[:20]!r} is not supported (supported: {SUPPORTED_VERSIONS})",
+            reason="unsupported_schema_version",
+        )
+    glossary = f.opt_str(data, "glossary", max_len=MAX_ID)
+    if glossary is not None and "@" not in glossary:
+        raise f.fail("glossary", f"{glossary[:40]!r} must be 'id@version'")
+    text = f.req_str(data, "text", max_len=max_text_chars)
+    if not text.strip():
+        raise f.fail("text", "must contain something other than whitespace")
+    return TranslationRequest(
+        request_id=f.identifier(data, "request_id", max_len=MAX_ID),
+        text=normalise_text(text),
+        target_lang=f.language(data.get("target_lang"), "target_lang", allow_auto=False),
+        source_lang=f.language(data.get("source_lang", "auto"), "source_lang", allow_auto=True),
+        tenant=f.identifier(data, "tenant", max_len=MAX_ID, default="default"),
+        user=f.identifier(data, "user", max_len=MAX_ID, default=""),
+        format=f.choice(data, "format", FORMATS, "text"),
+        glossary=glossary,
+        formality=f.choice(data, "formality", FORMALITIES, "default"),
+        context=f.opt_str(data, "context", max_len=MAX_CONTEXT),
+        provider=f.opt_str(data, "provider", max_len=50),
+        priority=f.integer(data, "priority", default=5, low=0, high=9),
+        created_at=f.epoch_ms(data, "created_at", default=now_ms),
+    )
+
+
+def decode_request(raw: bytes | None, *, max_text_chars: int, now_ms: int) -> TranslationRequest:
+    """Bytes from Kafka -> a valid request, or InvalidRequest with a reason for the DLQ."""
+    if raw is None:
+        raise InvalidRequest("the event has no value (tombstone)", reason="empty")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        reason = "invalid_utf8" if "utf-8" in str(exc).lower() else "invalid_json"
+        raise InvalidRequest(f"not valid JSON: {exc}", reason=reason) from None
+    return request_from_dict(data, max_text_chars=max_text_chars, now_ms=now_ms)
+
+
+def encode_request(request: TranslationRequest) -> bytes:
+    return orjson.dumps(request)

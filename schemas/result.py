@@ -1,0 +1,91 @@
+"""TranslationResult (topic ``translation.results``) and CacheEntry (compacted topic
+``translation.cache``, a public contract: key = cache_key as UTF-8, value = this JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from linguaflow.errors import InvalidRequest
+
+RESULT_SCHEMA_VERSION = 1
+CACHE_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    cache_key: str
+    translated_text: str
+    source_lang: str
+    target_lang: str
+    provider: str
+    model: str
+    billed_chars: int
+    cost: float
+    version: int  # microseconds since the epoch when it was translated; newer wins
+    tenant: str
+    created_at: int  # epoch ms
+    schema_version: int = CACHE_SCHEMA_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class TranslationResult:
+    request_id: str
+    cache_key: str
+    tenant: str
+    user: str
+    source_text: str
+    source_lang: str
+    target_lang: str
+    format: str
+    translated_text: str
+    provider: str
+    model: str
+    billed_chars: int  # characters billed by this request's provider call; 0 for hits and coalesced
+    cost: float
+    cache_hit: bool
+    coalesced: bool
+    latency_ms: int  # request created_at -> result produced
+    version: int
+    created_at: int  # the request's, epoch ms
+    completed_at: int  # epoch ms
+    traceparent: str | None = None
+    schema_version: int = RESULT_SCHEMA_VERSION
+
+    @property
+    def outcome(self) -> str:
+        return "hit" if self.cache_hit else "coalesced" if self.coalesced else "miss"
+
+
+def encode(event: TranslationResult | CacheEntry) -> bytes:
+    return orjson.dumps(event)
+
+
+def _decode(cls: type[Any], raw: bytes, supported: int) -> Any:
+    try:
+        data = orjson.loads(raw)
+        if data.get("schema_version") != supported:
+            raise InvalidRequest(
+                f"{cls.__name__} schema_version {data.get('schema_version')!r} unsupported",
+                reason="unsupported_schema_version",
+            )
+        names = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in names})
+    except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
+        raise InvalidRequest(f"not a valid {cls.__name__}: {exc}", reason="schema") from None
+
+
+def decode_result(raw: bytes) -> TranslationResult:
+    result: TranslationResult = _decode(TranslationResult, raw, RESULT_SCHEMA_VERSION)
+    return result
+
+
+def decode_cache_entry(raw: bytes) -> CacheEntry:
+    entry: CacheEntry = _decode(CacheEntry, raw, CACHE_SCHEMA_VERSION)
+    return entry
+
+
+def as_dict(event: TranslationResult | CacheEntry) -> dict[str, Any]:
+    return asdict(event)

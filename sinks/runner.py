@@ -1,0 +1,141 @@
+"""The sink agent: consume ``translation.results``, batch, write to Postgres, and only then commit
+the consumer offsets. A failed write is retried with backoff and nothing is committed meanwhile;
+a record that is not a valid result goes to the DLQ (never dropped silently)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from linguaflow.errors import InvalidRequest, SinkWriteError
+from linguaflow.kafka import Publisher, client_config
+from linguaflow.settings import Settings
+from linguaflow.telemetry import Telemetry
+from schemas import DeadLetter, decode_result
+from sinks.batch import SinkBatch
+from sinks.postgres import PostgresResultSink
+from streams.retry import backoff_ms
+
+log = logging.getLogger("linguaflow.sink")
+
+
+class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ResultSinkRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._runner.flush()  # commit what we wrote before another consumer takes over
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+class ResultSinkRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        sink: PostgresResultSink,
+        publisher: Publisher,
+        telemetry: Telemetry,
+        *,
+        clock: Callable[[], float],
+    ) -> None:
+        self._settings = settings
+        self._sink = sink
+        self._publisher = publisher
+        self._telemetry = telemetry
+        self._clock = clock
+        self._batch = SinkBatch()
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._consumer = AIOKafkaConsumer(
+            **client_config(settings),
+            group_id=settings.sink_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.sink_batch_rows,
+        )
+
+    async def run(self) -> None:
+        self._consumer.subscribe([self._settings.results_topic], listener=_FlushOnRevoke(self))
+        await self._consumer.start()
+        try:
+            poll_ms = max(10, min(self._settings.sink_flush_ms, 200))
+            while not self._stopping.is_set():
+                records = await self._consumer.getmany(
+                    timeout_ms=poll_ms, max_records=self._settings.sink_batch_rows
+                )
+                for tp, messages in records.items():
+                    for message in messages:
+                        await self._add(tp, message)
+                if self._batch.should_flush(
+                    self._clock(),
+                    max_rows=self._settings.sink_batch_rows,
+                    max_age_ms=self._settings.sink_flush_ms,
+                ):
+                    await self.flush()
+            await self.flush()
+        finally:
+            await self._consumer.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _add(self, tp: TopicPartition, message: Any) -> None:
+        try:
+            result = decode_result(message.value or b"")
+        except InvalidRequest as exc:
+            letter = DeadLetter(
+                reason=exc.reason,
+                error=str(exc),
+                origin_topic=tp.topic,
+                origin_partition=tp.partition,
+                origin_offset=message.offset,
+                first_failed_at=int(self._clock()),
+            )
+            self._telemetry.count("dlq", reason=letter.reason)
+            await (
+                await self._publisher.send(self._settings.dlq_topic, message.value, headers=letter.headers())
+            )
+            result = None
+        self._batch.append(result, (tp.topic, tp.partition), message.offset, self._clock())
+
+    async def flush(self) -> None:
+        """Write the batch (retrying until it succeeds, or giving up uncommitted on shutdown), then commit."""
+        async with self._lock:
+            if not len(self._batch):
+                return
+            attempt = 0
+            while True:
+                attempt += 1
+                started = self._clock()
+                try:
+                    outcome = await self._sink.write(self._batch)
+                    break
+                except SinkWriteError as exc:
+                    if self._stopping.is_set():
+                        # Shutting down with the database away: leave offsets uncommitted, so the
+                        # next owner of these partitions writes the batch again.
+                        log.error("sink write failed during shutdown, not committing: %s", exc)
+                        return
+                    delay = backoff_ms(attempt, 100, self._settings.sink_retry_max_ms) / 1000
+                    log.warning("sink write failed (attempt %d), retrying in %.2fs: %s", attempt, delay, exc)
+                    self._telemetry.count("sink_write_errors")
+                    await asyncio.sleep(delay)
+            offsets = {TopicPartition(t, p): o for (t, p), o in self._batch.offsets().items()}
+            try:
+                await self._consumer.commit(offsets)
+            except CommitFailedError as exc:
+                # The group moved on while we wrote; the new owner re-reads these records and the
+                # idempotent upserts make that harmless.
+                log.warning("offset commit rejected after a rebalance: %s", exc)
+            self._telemetry.count("sink_rows", len(self._batch))
+            self._telemetry.count("sink_translations_changed", outcome.translations_changed)
+            self._telemetry.count("sink_requests_inserted", outcome.requests_inserted)
+            self._telemetry.count("sink_flush_ms", int(self._clock() - started))
+            self._batch.clear()

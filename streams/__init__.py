@@ -1,0 +1,1 @@
+"""Stream processing: the faust app, re-keying, dedup/single-flight and provider batching."""

@@ -1,0 +1,257 @@
+"""The faust app: topics, the cache table (changelog = compacted ``translation.cache``), and the
+two agents. Wiring only; decisions live in ``keying`` and ``dedup``.
+
+Offsets: both agents use manual acks (``stream.noack()``); an input event is acked only after its
+output is acknowledged by the broker, and faust commits only contiguous acked offsets. So a crash
+re-delivers unfinished requests (at-least-once) and idempotency downstream removes duplicates.
+Output goes through our own idempotent ``acks=all`` producer; faust's producer only writes the
+changelog. The table uses the default partitioner on the raw cache key, exactly like the keyed
+topic, so cache partition N always sits beside keyed partition N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Any
+
+import faust
+
+from linguaflow.errors import InvalidRequest
+from linguaflow.kafka import Publisher
+from linguaflow.settings import Settings
+from linguaflow.telemetry import Telemetry
+from schemas import DeadLetter, TranslationResult, decode_request, encode, encode_request
+from streams.dedup import DedupEngine, EngineConfig
+from streams.keying import ORIGIN_HEADER, TRACE_HEADER, KeyedRequest, Origin, dead_letter, key_request
+from streams.providers.base import Provider
+
+log = logging.getLogger("linguaflow.streams")
+Hook = Callable[[], Awaitable[None]]
+
+
+def wall_ms() -> float:
+    return time.time() * 1000
+
+
+class LinguaflowApp(faust.App):
+    """faust.App with start hooks that run before the agents and stop hooks after they drained."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.start_hooks: list[Hook] = []
+        self.stop_hooks: list[Hook] = []
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        for hook in self.start_hooks:
+            await hook()
+
+    async def on_shutdown(self) -> None:
+        for hook in reversed(self.stop_hooks):
+            await hook()
+        await super().on_shutdown()
+
+
+class _CacheView(MutableMapping[str, bytes]):
+    """The table keyed by bytes (what the changelog holds), seen with str keys."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def __getitem__(self, key: str) -> bytes:
+        value: bytes = self._table[key.encode()]
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._table.get(key.encode(), default)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self._table[key.encode()] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._table[key.encode()]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k.decode() for k in self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+class KafkaOutbox:
+    def __init__(self, publisher: Publisher, settings: Settings) -> None:
+        self._publisher = publisher
+        self._settings = settings
+
+    async def result(self, result: TranslationResult) -> asyncio.Future[Any]:
+        headers = [(TRACE_HEADER, result.traceparent.encode())] if result.traceparent else None
+        return await self._publisher.send(
+            self._settings.results_topic, encode(result), key=result.cache_key.encode(), headers=headers
+        )
+
+    async def dead_letter(self, value: bytes, letter: DeadLetter) -> asyncio.Future[Any]:
+        key = letter.request_id.encode() if letter.request_id else None
+        return await self._publisher.send(self._settings.dlq_topic, value, key=key, headers=letter.headers())
+
+
+def _header(message: Any, name: str) -> bytes | None:
+    for key, value in message.headers or ():
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class StreamsRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        provider: Provider,
+        telemetry: Telemetry,
+        *,
+        clock: Callable[[], float] = wall_ms,
+    ) -> None:
+        self.settings = settings
+        self.telemetry = telemetry
+        self.clock = clock
+        self.app = LinguaflowApp(
+            settings.app_id,
+            broker=settings.kafka_url,
+            store="memory://",
+            autodiscover=False,
+            web_enabled=True,
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            topic_partitions=settings.partitions,
+            topic_replication_factor=settings.replication_factor,
+            consumer_auto_offset_reset="earliest",
+            broker_commit_interval=1.0,
+            producer_acks=-1,
+            stream_wait_empty=True,
+            table_standby_replicas=0,
+        )
+        self.publisher = Publisher(settings)
+        self.app.start_hooks.append(self.publisher.start)
+        self.app.stop_hooks.append(self.publisher.stop)
+        raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.requests_topic = self.app.topic(settings.requests_topic, **raw)
+        self.keyed_topic = self.app.topic(settings.keyed_topic, **raw)
+        changelog = self.app.topic(
+            settings.cache_topic,
+            partitions=settings.partitions,
+            compacting=True,
+            deleting=False,
+            acks=False,
+            internal=True,
+            maxsize=131_072,
+            allow_empty=True,
+            config={"cleanup.policy": "compact", **settings.cache_topic_config},
+            **raw,
+        )
+        self.table = self.app.Table(
+            "cache", partitions=settings.partitions, changelog_topic=changelog, use_partitioner=True, **raw
+        )
+        self.provider = provider
+        self.engine = DedupEngine(
+            provider,
+            _CacheView(self.table),
+            KafkaOutbox(self.publisher, settings),
+            EngineConfig(
+                linger_ms=settings.provider_linger_ms,
+                max_inflight_batches=settings.provider_max_inflight_batches,
+                attempts=settings.provider_attempts,
+                backoff_ms=settings.provider_backoff_ms,
+            ),
+            clock=clock,
+            telemetry=telemetry,
+            on_fatal=self._fatal,
+        )
+        self.app.agent(self.requests_topic, name="rekey_agent")(self._rekey_agent)
+        self.app.agent(self.keyed_topic, name="dedup_agent")(self._dedup_agent)
+        self.app.task(self._flusher)
+        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+
+    def _model_version_for(self, hint: str | None) -> str:
+        if hint is not None and hint != self.provider.name:
+            raise InvalidRequest(
+                f"provider {hint!r} is not configured on this worker", reason="unknown_provider"
+            )
+        return self.provider.model_version
+
+    async def _rekey_agent(self, stream: Any) -> None:
+        settings = self.settings
+        async for event in stream.noack().events():
+            message = event.message
+            origin = Origin(message.topic, message.partition, message.offset)
+            trace = _header(message, TRACE_HEADER)
+            outcome = key_request(
+                message.value,
+                origin,
+                model_version_for=self._model_version_for,
+                max_text_chars=settings.max_text_chars,
+                now_ms=int(self.clock()),
+                traceparent=trace.decode() if trace else None,
+            )
+            if isinstance(outcome, DeadLetter):
+                self.telemetry.count("dlq", reason=outcome.reason)
+                fut = await self.publisher.send(
+                    settings.dlq_topic, message.value, key=message.key, headers=outcome.headers()
+                )
+            else:
+                headers = [(ORIGIN_HEADER, origin.header())] + ([(TRACE_HEADER, trace)] if trace else [])
+                fut = await self.publisher.send(
+                    settings.keyed_topic,
+                    encode_request(outcome.request),
+                    key=outcome.cache_key.encode(),
+                    headers=headers,
+                )
+            fut.add_done_callback(self._ack_or_crash(event))
+
+    async def _dedup_agent(self, stream: Any) -> None:
+        settings = self.settings
+        async for event in stream.noack().events():
+            message = event.message
+            here = Origin(message.topic, message.partition, message.offset)
+            origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
+            trace = _header(message, TRACE_HEADER)
+            try:
+                request = decode_request(
+                    message.value, max_text_chars=settings.max_text_chars, now_ms=int(self.clock())
+                )
+                key = bytes(message.key).decode()
+            except (InvalidRequest, TypeError, UnicodeDecodeError) as exc:
+                problem = (
+                    exc if isinstance(exc, InvalidRequest) else InvalidRequest(str(exc), reason="bad_key")
+                )
+                letter = dead_letter(origin, problem, now_ms=int(self.clock()), request_id=None)
+                self.telemetry.count("dlq", reason=letter.reason)
+                fut = await self.publisher.send(settings.dlq_topic, message.value, headers=letter.headers())
+                fut.add_done_callback(self._ack_or_crash(event))
+                continue
+            keyed = KeyedRequest(key, request, origin, trace.decode() if trace else None)
+            await self.engine.on_request(keyed, event.ack)
+
+    async def _flusher(self) -> None:
+        await self.engine.run_flusher()
+
+    async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
+        # Hand partitions back only after every call in flight has answered and been acked.
+        await self.engine.drain()
+
+    def _ack_or_crash(self, event: Any) -> Callable[[asyncio.Future[Any]], None]:
+        def done(fut: asyncio.Future[Any]) -> None:
+            exc = RuntimeError("delivery cancelled") if fut.cancelled() else fut.exception()
+            if exc is None:
+                event.ack()
+            else:
+                self._fatal(exc)
+
+        return done
+
+    def _fatal(self, exc: BaseException) -> None:
+        """Output could not be delivered: stop the worker (non-zero exit) so that a supervisor
+        restarts it and the unacked input is re-delivered. Carrying on would stall the partition."""
+        log.critical("fatal delivery failure, stopping worker: %r", exc)
+        self.app._crash(exc)

@@ -1,0 +1,222 @@
+"""The dedup engine behind the dedup agent: cache hit -> answer now; key already in flight -> wait
+on that call (single-flight); otherwise -> batch it for the provider.
+
+It knows nothing of faust: the cache is a MutableMapping (a faust Table in production), output goes
+through an ``Outbox`` that returns delivery futures, and ``ack`` callbacks release input offsets
+only once the result (or DLQ record) for that request is acknowledged by the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from linguaflow.errors import LinguaflowError, ProviderError
+from linguaflow.telemetry import Telemetry
+from schemas import CacheEntry, DeadLetter, TranslationResult, decode_cache_entry, encode, encode_request
+from streams.batching import BatchAccumulator
+from streams.keying import KeyedRequest, dead_letter
+from streams.outcomes import new_entry, result_for
+from streams.providers.base import Provider, Translated, TranslationJob
+from streams.retry import with_retries
+from streams.singleflight import InFlight
+
+Clock = Callable[[], float]  # epoch milliseconds
+
+
+class Outbox(Protocol):
+    async def result(self, result: TranslationResult) -> asyncio.Future[Any]: ...
+    async def dead_letter(self, value: bytes, letter: DeadLetter) -> asyncio.Future[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Waiter:
+    keyed: KeyedRequest
+    ack: Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    linger_ms: float
+    max_inflight_batches: int
+    attempts: int
+    backoff_ms: float
+
+
+class DedupEngine:
+    def __init__(
+        self,
+        provider: Provider,
+        cache: MutableMapping[str, bytes],
+        outbox: Outbox,
+        config: EngineConfig,
+        *,
+        clock: Clock,
+        telemetry: Telemetry,
+        on_fatal: Callable[[BaseException], None],
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self._provider = provider
+        self._cache = cache
+        self._outbox = outbox
+        self._config = config
+        self._clock = clock
+        self._telemetry = telemetry
+        self._on_fatal = on_fatal
+        self._sleep = sleep
+        self._inflight: InFlight[Waiter] = InFlight()
+        self._pending = BatchAccumulator(provider.limits, config.linger_ms)
+        self._slots = asyncio.Semaphore(config.max_inflight_batches)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wakeup = asyncio.Event()
+
+    @property
+    def keys_in_flight(self) -> int:
+        return len(self._inflight)
+
+    async def on_request(self, keyed: KeyedRequest, ack: Callable[[], None]) -> None:
+        self._telemetry.count("requests_in")
+        waiter = Waiter(keyed, ack)
+        raw = self._cache.get(keyed.cache_key)
+        if raw is not None:
+            await self._emit(waiter, decode_cache_entry(raw), cache_hit=True, coalesced=False)
+            return
+        if not self._inflight.join(keyed.cache_key, waiter):
+            return  # coalesced: answered when the call in flight completes
+        request = keyed.request
+        job = TranslationJob(
+            keyed.cache_key,
+            request.text,
+            request.source_lang,
+            request.target_lang,
+            request.format,
+            request.formality,
+            request.glossary,
+            request.context,
+        )
+        for batch in self._pending.add(job, self._clock()):
+            await self._launch(batch)
+        self._wakeup.set()
+
+    async def run_flusher(self) -> None:
+        """Release batches whose linger time is up. Runs for the life of the worker."""
+        while True:
+            deadline = self._pending.next_deadline()
+            timeout = None if deadline is None else max(0.0, (deadline - self._clock()) / 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            self._wakeup.clear()
+            for batch in self._pending.due(self._clock()):
+                await self._launch(batch)
+
+    async def drain(self) -> None:
+        """Send everything pending now and wait until every call in flight has answered."""
+        for batch in self._pending.drain():
+            await self._launch(batch)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
+
+    async def _launch(self, batch: Sequence[TranslationJob]) -> None:
+        await self._slots.acquire()  # back-pressure: the agent stops reading while calls are saturated
+        task = asyncio.create_task(self._call(list(batch)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _call(self, batch: list[TranslationJob]) -> None:
+        attempts = 0
+
+        async def attempt() -> list[Translated]:
+            nonlocal attempts
+            attempts += 1
+            self._telemetry.count("provider_calls", provider=self._provider.name)
+            self._telemetry.count("provider_texts", len(batch), provider=self._provider.name)
+            return _checked(batch, await self._provider.translate(batch))
+
+        try:
+            translated = await with_retries(
+                attempt,
+                attempts=self._config.attempts,
+                base_ms=self._config.backoff_ms,
+                cap_ms=self._config.backoff_ms * 50,
+                sleep=self._sleep,
+                on_retry=lambda n, exc: self._telemetry.count("provider_retries", reason=exc.reason),
+            )
+        except LinguaflowError as exc:
+            await self._fail(batch, exc, attempts)
+        except Exception as exc:  # a provider bug must not kill the worker nor lose requests
+            await self._fail(
+                batch, ProviderError(f"provider crashed: {exc!r}", reason="provider_crashed"), attempts
+            )
+        else:
+            await self._complete(batch, translated)
+        finally:
+            self._slots.release()
+
+    async def _complete(self, batch: list[TranslationJob], translated: list[Translated]) -> None:
+        now = self._clock()
+        for out in translated:
+            waiters = self._inflight.complete(out.cache_key)
+            if not waiters:
+                continue
+            entry = new_entry(
+                waiters[0].keyed.request,
+                out,
+                provider=self._provider.name,
+                model=self._provider.model_version,
+                cost_per_char=self._provider.cost_per_char,
+                now_ms=now,
+            )
+            self._cache[out.cache_key] = encode(entry)
+            for i, waiter in enumerate(waiters):
+                await self._emit(waiter, entry, cache_hit=False, coalesced=i > 0)
+
+    async def _fail(self, batch: list[TranslationJob], exc: LinguaflowError, attempts: int) -> None:
+        now = int(self._clock())
+        problem = ProviderError(f"{self._provider.name} ({exc.reason}): {exc}", reason="provider_failed")
+        for job in batch:
+            for waiter in self._inflight.complete(job.cache_key):
+                letter = dead_letter(
+                    waiter.keyed.origin,
+                    problem,
+                    now_ms=now,
+                    request_id=waiter.keyed.request.request_id,
+                    attempts=attempts,
+                )
+                self._telemetry.count("dlq", reason=letter.reason)
+                fut = await self._outbox.dead_letter(encode_request(waiter.keyed.request), letter)
+                self._ack_when_delivered(fut, waiter.ack)
+
+    async def _emit(self, waiter: Waiter, entry: CacheEntry, *, cache_hit: bool, coalesced: bool) -> None:
+        result = result_for(
+            waiter.keyed.request,
+            entry,
+            cache_hit=cache_hit,
+            coalesced=coalesced,
+            now_ms=self._clock(),
+            traceparent=waiter.keyed.traceparent,
+        )
+        self._telemetry.count("results", outcome=result.outcome)
+        self._ack_when_delivered(await self._outbox.result(result), waiter.ack)
+
+    def _ack_when_delivered(self, fut: asyncio.Future[Any], ack: Callable[[], None]) -> None:
+        def done(f: asyncio.Future[Any]) -> None:
+            exc = RuntimeError("delivery cancelled") if f.cancelled() else f.exception()
+            if exc is None:
+                ack()
+            else:  # the broker refused the output: stop, so the input is redelivered after restart
+                self._on_fatal(exc)
+
+        fut.add_done_callback(done)
+
+
+def _checked(batch: list[TranslationJob], translated: list[Translated]) -> list[Translated]:
+    if [t.cache_key for t in translated] != [j.cache_key for j in batch]:
+        raise ProviderError(
+            f"asked for {len(batch)} translations, got {len(translated)} (or out of order)",
+            reason="provider_bad_response",
+            retriable=True,
+        )
+    return translated
