@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from linguaflow.db import create_pool
-from linguaflow.kafka import client_config, end_offsets
+from linguaflow.kafka import client_config, end_offsets, topic_partitions
 from linguaflow.settings import Settings
 from schemas import CacheEntry, decode_cache_entry
 
@@ -44,18 +44,20 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
 
 async def cache_get(settings: Settings, key: str) -> CacheEntry | None:
     """The newest value for ``key`` in the cache topic (None if absent or tombstoned)."""
+    partitions = [
+        tp.partition
+        for tp in (await topic_partitions(settings, [settings.cache_topic]))[settings.cache_topic]
+    ]
+    if not partitions:
+        return None
+    raw_key = key.encode()
+    tp = TopicPartition(settings.cache_topic, DefaultPartitioner()(raw_key, partitions, partitions))
     consumer = AIOKafkaConsumer(**client_config(settings), enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = sorted(consumer.partitions_for_topic(settings.cache_topic) or [])
-        if not partitions:
-            await consumer.topics()
-            partitions = sorted(consumer.partitions_for_topic(settings.cache_topic) or [])
-        raw_key = key.encode()
-        tp = TopicPartition(settings.cache_topic, DefaultPartitioner()(raw_key, partitions, partitions))
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
-        await consumer.seek_to_beginning(tp)
+        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
         found: bytes | None = None
         while await consumer.position(tp) < end:
             batch = await consumer.getmany(tp, timeout_ms=1000)

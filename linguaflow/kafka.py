@@ -26,29 +26,39 @@ class Publisher:
     """One idempotent producer per process. ``send`` returns the delivery future."""
 
     def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
-        self._producer = AIOKafkaProducer(
+        self._config = {
             **client_config(settings),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger_ms,
-            max_batch_size=256 * 1024,
-            request_timeout_ms=30_000,
-        )
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": linger_ms,
+            "max_batch_size": 256 * 1024,
+            "request_timeout_ms": 30_000,
+        }
+        self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
+        # Created here, not in __init__: aiokafka binds to the running event loop.
+        self._producer = AIOKafkaProducer(**self._config)
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()  # flushes what is buffered
+        if self._producer is not None:
+            await self._producer.stop()  # flushes what is buffered
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("Publisher.start() was not called")
+        return self._producer
 
     async def send(
         self, topic: str, value: bytes | None, *, key: bytes | None = None, headers: Headers | None = None
     ) -> asyncio.Future[Any]:
-        fut: asyncio.Future[Any] = await self._producer.send(topic, value=value, key=key, headers=headers)
+        fut: asyncio.Future[Any] = await self.producer.send(topic, value=value, key=key, headers=headers)
         return fut
 
     async def flush(self) -> None:
-        await self._producer.flush()
+        await self.producer.flush()
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
@@ -65,15 +75,21 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     ]
 
 
-async def ensure_topics(settings: Settings, *, timeout_s: float = 60) -> list[str]:
-    """Create missing topics (safe to run any number of times); return the names created."""
+async def _admin(settings: Settings, timeout_s: float = 60) -> AIOKafkaAdminClient:
     admin = AIOKafkaAdminClient(**client_config(settings), request_timeout_ms=15_000)
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
-    except (TimeoutError, OSError, Exception) as exc:
+    except Exception as exc:
+        await admin.close()
         raise InfraError(
             f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc!r}", retriable=True
         ) from exc
+    return admin
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create missing topics (safe to run any number of times); return the names created."""
+    admin = await _admin(settings)
     try:
         existing = set(await admin.list_topics())
         missing = [t for t in topic_specs(settings) if t.name not in existing]
@@ -86,21 +102,28 @@ async def ensure_topics(settings: Settings, *, timeout_s: float = 60) -> list[st
         await admin.close()
 
 
+async def topic_partitions(settings: Settings, topics: list[str]) -> dict[str, list[TopicPartition]]:
+    """Partitions per existing topic (a missing topic maps to an empty list)."""
+    admin = await _admin(settings)
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    return {
+        d["topic"]: sorted(TopicPartition(d["topic"], p["partition"]) for p in d["partitions"])
+        for d in described
+    }
+
+
 async def end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
-    """Total messages ever written per topic (sum of end offsets minus start offsets)."""
+    """Messages currently in each topic (end offsets minus start offsets, over all partitions)."""
+    partitions = await topic_partitions(settings, topics)
+    tps = [tp for tp_list in partitions.values() for tp in tp_list]
     consumer = AIOKafkaConsumer(**client_config(settings), enable_auto_commit=False)
     await consumer.start()
     try:
-        totals: dict[str, int] = {}
-        for topic in topics:
-            parts = consumer.partitions_for_topic(topic) or set()
-            if not parts:
-                await consumer.topics()  # refresh metadata once
-                parts = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in parts]
-            ends = await consumer.end_offsets(tps) if tps else {}
-            starts = await consumer.beginning_offsets(tps) if tps else {}
-            totals[topic] = sum(ends[tp] - starts[tp] for tp in tps)
-        return totals
+        ends = await consumer.end_offsets(tps) if tps else {}
+        starts = await consumer.beginning_offsets(tps) if tps else {}
     finally:
         await consumer.stop()
+    return {topic: sum(ends[tp] - starts[tp] for tp in tp_list) for topic, tp_list in partitions.items()}

@@ -123,6 +123,7 @@ class StreamsRuntime:
             autodiscover=False,
             web_enabled=True,
             web_host=settings.web_host,
+            web_bind=settings.web_host,
             web_port=settings.web_port,
             topic_partitions=settings.partitions,
             topic_replication_factor=settings.replication_factor,
@@ -151,7 +152,13 @@ class StreamsRuntime:
             **raw,
         )
         self.table = self.app.Table(
-            "cache", partitions=settings.partitions, changelog_topic=changelog, use_partitioner=True, **raw
+            "cache",
+            partitions=settings.partitions,
+            changelog_topic=changelog,
+            use_partitioner=True,
+            schema=faust.Schema(
+                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            ),
         )
         self.provider = provider
         self.engine = DedupEngine(

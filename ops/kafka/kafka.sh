@@ -32,7 +32,7 @@ ctrl_port() { if [[ $1 == cluster ]]; then echo $(($(client_port "$1" "$2") + 1)
 current_mode() { cat "$DATA/mode" 2>/dev/null || echo single; } # mode of the last `start`
 
 # A live (non-zombie) kafka.Kafka process?
-alive() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka '; }
+alive() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -q 'kafka\.Kafka '; }
 # Prints the pid of the running broker (mode, id); fails if none (stale pid files are ignored).
 node_pid() {
   local f pid
@@ -128,24 +128,31 @@ launch_node() { # mode id
   log "node $2 launched (pid $(cat "$dir/kafka.pid" 2>/dev/null || echo '?'), port $(client_port "$1" "$2"))"
 }
 
-fail_node() { # mode id reason
-  local dir
+# Startup failed: show the log tail, kill the nodes this call launched (no half-started orphans).
+fail_node() { # mode id reason launched-ids...
+  local mode=$1 dir id pid
   dir="$(node_dir "$1" "$2")"
-  log "node $2: $3. Last lines of $dir/logs/server.log and stdout.log:"
-  tail -n 40 "$dir/logs/server.log" >&2 2>/dev/null || true
+  log "node $2: $3. Last lines of $dir/logs/server.log (this run) and stdout.log:"
+  tail -c "+$(($(<"$dir/log.offset") + 1))" "$dir/logs/server.log" 2>/dev/null | tail -n 40 >&2 || true
   tail -n 20 "$dir/stdout.log" >&2 2>/dev/null || true
+  shift 3
+  for id in "$@"; do
+    pid="$(node_pid "$mode" "$id")" && kill -KILL "$pid" 2>/dev/null && log "killed node $id (pid $pid)"
+    rm -f "$(node_dir "$mode" "$id")/kafka.pid"
+  done
   exit 1
 }
 
 # Ready = "Kafka Server started" logged since launch AND the client port accepts connections.
 wait_ready() { # mode id...
-  local mode=$1 deadline=$((SECONDS + START_TIMEOUT)) id dir still
+  local mode=$1 deadline=$((SECONDS + START_TIMEOUT)) id dir still all
   shift
+  all=("$@")
   while (($#)); do
     still=()
     for id in "$@"; do
       dir="$(node_dir "$mode" "$id")"
-      node_pid "$mode" "$id" >/dev/null || fail_node "$mode" "$id" "broker process died during startup"
+      node_pid "$mode" "$id" >/dev/null || fail_node "$mode" "$id" "broker process died during startup" "${all[@]}"
       if tail -c "+$(($(<"$dir/log.offset") + 1))" "$dir/logs/server.log" 2>/dev/null |
         grep -q 'Kafka Server started' && port_open "$(client_port "$mode" "$id")"; then
         log "node $id ready on 127.0.0.1:$(client_port "$mode" "$id")"
@@ -155,7 +162,7 @@ wait_ready() { # mode id...
     done
     set -- "${still[@]+"${still[@]}"}"
     (($#)) || break
-    ((SECONDS < deadline)) || fail_node "$mode" "$1" "not ready after ${START_TIMEOUT}s"
+    ((SECONDS < deadline)) || fail_node "$mode" "$1" "not ready after ${START_TIMEOUT}s" "${all[@]}"
     sleep 0.5
   done
 }
@@ -255,7 +262,7 @@ main() {
       rm -rf "$DATA"
       log "deleted $DATA"
       ;;
-    *) sed -n '3,4p' "$0" >&2; exit 2 ;;
+    *) sed -n '3,4s/^# //p' "$0" >&2; exit 2 ;;
   esac
 }
 
