@@ -21,13 +21,14 @@ from linguaflow.settings import Settings
 from linguaflow.synthetic import synthetic_requests, unique_count
 
 
-def start_worker(settings: Settings, log_path: str) -> subprocess.Popen[bytes]:
+def start_worker(log_path: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``linguaflow worker`` as a child process (its settings come from ``env``)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "linguaflow.cli", "worker"],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
+            env=os.environ.copy() if env is None else env,
             start_new_session=True,
         )
 
@@ -86,7 +87,7 @@ def run_demo(
 ) -> dict[str, Any]:
     run_id = f"demo{int(time.time())}"
     log_path = str(settings.local_dir / "worker.log")
-    worker = start_worker(settings, log_path)
+    worker = start_worker(log_path)
     try:
         wait_ready(settings, worker)
         started = time.monotonic()

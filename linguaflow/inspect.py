@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from linguaflow.db import create_pool
-from linguaflow.kafka import client_config, end_offsets, topic_partitions
+from linguaflow.kafka import end_offsets, read_topic, topic_partitions
 from linguaflow.settings import Settings
 from schemas import CacheEntry, decode_cache_entry
 
@@ -43,27 +42,16 @@ async def gather_status(settings: Settings) -> dict[str, Any]:
 
 
 async def cache_get(settings: Settings, key: str) -> CacheEntry | None:
-    """The newest value for ``key`` in the cache topic (None if absent or tombstoned)."""
-    partitions = [
-        tp.partition
-        for tp in (await topic_partitions(settings, [settings.cache_topic]))[settings.cache_topic]
-    ]
-    if not partitions:
+    """The newest value for ``key`` in the cache topic (None if absent or tombstoned). Reads only
+    the partition the key hashes to: the producer's default partitioner, as the worker uses."""
+    tps = (await topic_partitions(settings, [settings.cache_topic]))[settings.cache_topic]
+    if not tps:
         return None
     raw_key = key.encode()
-    tp = TopicPartition(settings.cache_topic, DefaultPartitioner()(raw_key, partitions, partitions))
-    consumer = AIOKafkaConsumer(**client_config(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
-        found: bytes | None = None
-        while await consumer.position(tp) < end:
-            batch = await consumer.getmany(tp, timeout_ms=1000)
-            for message in batch.get(tp, []):
-                if message.key == raw_key:
-                    found = message.value
-        return decode_cache_entry(found) if found is not None else None
-    finally:
-        await consumer.stop()
+    numbers = [tp.partition for tp in tps]
+    partition = DefaultPartitioner()(raw_key, numbers, numbers)
+    found: bytes | None = None
+    async for record in read_topic(settings, settings.cache_topic, partitions=[partition]):
+        if record.key == raw_key:
+            found = record.value
+    return decode_cache_entry(found) if found is not None else None

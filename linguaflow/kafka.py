@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -127,3 +128,36 @@ async def end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
     finally:
         await consumer.stop()
     return {topic: sum(ends[tp] - starts[tp] for tp in tp_list) for topic, tp_list in partitions.items()}
+
+
+async def read_topic(
+    settings: Settings, topic: str, *, partitions: list[int] | None = None
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Every record of ``topic`` (or of some of its partitions) from the beginning up to the end
+    offsets seen when the read starts. No consumer group: nobody's offsets move."""
+    tps = (await topic_partitions(settings, [topic]))[topic]
+    if partitions is not None:
+        tps = [tp for tp in tps if tp.partition in partitions]
+    if not tps:
+        return
+    consumer = AIOKafkaConsumer(**client_config(settings), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp, start in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, start)
+        remaining = {tp for tp in tps if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset < ends[tp]:
+                        yield record
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()

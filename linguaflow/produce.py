@@ -66,16 +66,18 @@ async def publish(
                     )
                 )
                 if len(pending) >= 5_000:
-                    await _settle(pending, bar)
-            await _settle(pending, bar)
-        report.sent = int(bar.n)
+                    report.sent += await _settle(pending, bar)
+            report.sent += await _settle(pending, bar)
     finally:
         await publisher.stop()
     return report
 
 
-async def _settle(pending: list[Any], bar: Any) -> None:
+async def _settle(pending: list[Any], bar: Any) -> int:
+    """Wait until the broker acknowledged every pending send; return how many there were."""
     for fut in pending:
         await fut  # raises if the broker did not accept it: the caller sees the failure
-    bar.update(len(pending))
+    settled = len(pending)
+    bar.update(settled)
     pending.clear()
+    return settled

@@ -44,7 +44,7 @@ def _check_str(value: Any, field: str, *, max_len: int, min_len: int) -> str:
 
 def identifier(data: Mapping[str, Any], field: str, *, max_len: int, default: str | None = None) -> str:
     """A producer-chosen id: printable, no control characters; required unless it has a default."""
-    if data.get(field) is None and default is not None:
+    if data.get(field) in (None, "") and default is not None:
         return default
     value = req_str(data, field, max_len=max_len)
     if _CONTROL.search(value):

@@ -1,0 +1,210 @@
+"""Test harness for the integration and e2e tiers: the real Kafka broker (ops/kafka/kafka.sh) and
+the embedded PostgreSQL, isolated per test by topic names, consumer groups, database and ports.
+
+Nothing here skips: if the broker or the database cannot be started, the test fails and says why.
+``LINGUAFLOW_TEST_KAFKA_BOOTSTRAP`` / ``LINGUAFLOW_TEST_DATABASE_URL`` point the tests at servers
+you already run instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import asyncpg
+import orjson
+
+from linguaflow.demo import start_worker, stop_worker, wait_ready
+from linguaflow.infra import migrate_db
+from linguaflow.settings import REPO_ROOT, Settings
+
+KAFKA_SCRIPT = REPO_ROOT / "ops" / "kafka" / "kafka.sh"
+FAST_COMPACTION = {
+    "segment.ms": "100",
+    "min.cleanable.dirty.ratio": "0.01",
+    "min.compaction.lag.ms": "0",
+    "delete.retention.ms": "100",
+}
+_counter = itertools.count(1)
+
+
+def free_port(pair: bool = False) -> int:
+    """A free TCP port on 127.0.0.1 (with ``pair``, port+1 is free too)."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if not pair or port >= 65535:
+            return port
+        with socket.socket() as s2:
+            try:
+                s2.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair found")
+
+
+@dataclass
+class Broker:
+    bootstrap: str
+    data_dir: Path | None  # None: an external broker we did not start
+    port: int = 0
+
+    def script(self, *args: str) -> subprocess.CompletedProcess[str]:
+        assert self.data_dir is not None, "an external broker is not ours to control"
+        env = {
+            **os.environ,
+            "LINGUAFLOW_KAFKA_DATA": str(self.data_dir),
+            "LINGUAFLOW_KAFKA_PORT": str(self.port),
+        }
+        return subprocess.run(
+            ["bash", str(KAFKA_SCRIPT), *args], env=env, capture_output=True, text=True, timeout=180
+        )
+
+
+def start_broker(data_dir: Path) -> Broker:
+    external = os.environ.get("LINGUAFLOW_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        return Broker(external, None)
+    port = free_port(pair=True)
+    broker = Broker(f"127.0.0.1:{port}", data_dir, port)
+    proc = broker.script("start")
+    if proc.returncode != 0:
+        raise RuntimeError(
+            "the Kafka broker did not start (integration tests need it; they never skip):\n"
+            + proc.stdout[-3000:]
+            + proc.stderr[-3000:]
+        )
+    return broker
+
+
+@dataclass
+class Stack:
+    """One test's private slice of the shared broker and database."""
+
+    broker: Broker
+    admin_db_url: str
+    tmp: Path
+    env: dict[str, str] = field(default_factory=dict)
+    workers: list[Any] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        with mock.patch.dict(os.environ, self.env, clear=False):
+            return Settings()
+
+    @property
+    def db_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+    def start_worker(self, name: str = "worker") -> WorkerProcess:
+        worker = WorkerProcess(self, self.tmp / f"{name}.log")
+        self.workers.append(worker)
+        return worker
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            return await conn.fetchval(sql, *args)
+        finally:
+            await conn.close()
+
+    async def wait_for(self, sql: str, expected: Any, *args: Any, timeout_s: float = 90) -> Any:
+        """Poll ``sql`` until it returns ``expected``; return the last value either way."""
+        deadline = time.monotonic() + timeout_s
+        value = None
+        while time.monotonic() < deadline:
+            value = await self.fetchval(sql, *args)
+            if value == expected:
+                return value
+            await asyncio.sleep(0.25)
+        return value
+
+
+async def make_stack(broker: Broker, admin_db_url: str, tmp: Path) -> Stack:
+    n = next(_counter)
+    prefix = f"t{os.getpid()}x{n}"
+    conn = await asyncpg.connect(admin_db_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{prefix}"')
+    finally:
+        await conn.close()
+    db_url = admin_db_url.rsplit("/", 1)[0] + f"/{prefix}"
+    stack = Stack(broker, admin_db_url, tmp)
+    stack.env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LINGUAFLOW_")},
+        "LINGUAFLOW_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "LINGUAFLOW_APP_ID": prefix,
+        "LINGUAFLOW_REQUESTS_TOPIC": f"{prefix}.requests",
+        "LINGUAFLOW_KEYED_TOPIC": f"{prefix}.requests.keyed",
+        "LINGUAFLOW_RESULTS_TOPIC": f"{prefix}.results",
+        "LINGUAFLOW_DLQ_TOPIC": f"{prefix}.dlq",
+        "LINGUAFLOW_CACHE_TOPIC": f"{prefix}.cache",
+        "LINGUAFLOW_CACHE_TOPIC_CONFIG": orjson.dumps(FAST_COMPACTION).decode(),
+        "LINGUAFLOW_SINK_GROUP": f"{prefix}-sink",
+        "LINGUAFLOW_WEB_PORT": str(free_port()),
+        "LINGUAFLOW_LOCAL_DIR": str(tmp),
+        "LINGUAFLOW_PARTITIONS": "4",
+        "DATABASE_URL": db_url,
+    }
+    await migrate_db(stack.settings)
+    return stack
+
+
+class WorkerProcess:
+    """``linguaflow worker`` as a child process, the way an operator runs it."""
+
+    def __init__(self, stack: Stack, log_path: Path) -> None:
+        self.stack = stack
+        self.log_path = log_path
+        self.proc = start_worker(str(log_path), stack.env)
+
+    def wait_ready(self, timeout_s: float = 120) -> WorkerProcess:
+        try:
+            wait_ready(self.stack.settings, self.proc, timeout_s)
+        except Exception as exc:
+            raise AssertionError(f"worker not ready: {exc}\n--- worker log ---\n{self.log_tail()}") from exc
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        s = self.stack.settings
+        with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/stats", timeout=5) as r:
+            stats: dict[str, Any] = orjson.loads(r.read())
+            return stats
+
+    def counter(self, name: str) -> int:
+        return int(self.stats()["counters"].get(name, 0))
+
+    def stop(self, timeout_s: float = 60) -> int:
+        if self.proc.poll() is not None:
+            return self.proc.returncode
+        return stop_worker(self.proc, timeout_s)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+
+@contextmanager
+def env_applied(env: dict[str, str]) -> Iterator[None]:
+    with mock.patch.dict(os.environ, env, clear=False):
+        yield
