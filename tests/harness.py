@@ -15,8 +15,6 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +68,12 @@ class Broker:
             "LINGUAFLOW_KAFKA_PORT": str(self.port),
         }
         return subprocess.run(
-            ["bash", str(KAFKA_SCRIPT), *args], env=env, capture_output=True, text=True, timeout=180
+            ["bash", str(KAFKA_SCRIPT), *args],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
 
 
@@ -202,9 +205,3 @@ class WorkerProcess:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return "(no log)"
-
-
-@contextmanager
-def env_applied(env: dict[str, str]) -> Iterator[None]:
-    with mock.patch.dict(os.environ, env, clear=False):
-        yield

@@ -25,7 +25,8 @@ async def send_synthetic(stack: Stack, count: int, dup_ratio: float, *, seed: in
     now = int(time.time() * 1000)
     items = synthetic_requests(count, dup_ratio, seed=seed, now_ms=now, run_id=run_id)
     report = await publish(stack.settings, items, total=count, now_ms=now, progress=False)
-    assert report.sent == count and not report.invalid
+    assert report.sent == count
+    assert not report.invalid
 
 
 async def test_duplicates_are_translated_once_and_every_request_gets_one_row(stack: Stack) -> None:
@@ -68,7 +69,8 @@ async def test_cache_topic_is_compacted_and_holds_every_entry(stack: Stack) -> N
 
     entries = {}
     async for record in read_topic(settings, settings.cache_topic):
-        assert record.key is not None and record.value is not None
+        assert record.key is not None
+        assert record.value is not None
         entries[record.key.decode()] = decode_cache_entry(record.value)
     keys_in_db = await stack.fetchval("SELECT array_agg(cache_key) FROM translations")
     assert set(entries) == set(keys_in_db)
@@ -122,7 +124,8 @@ async def test_malformed_events_go_to_the_dlq_and_the_next_good_one_is_processed
     for record in dead:
         headers = header_map(record.headers)
         assert headers["origin_topic"] == settings.requests_topic
-        assert int(headers["origin_offset"]) >= 0 and headers["error_message"]
+        assert int(headers["origin_offset"]) >= 0
+        assert headers["error_message"]
     assert header_map(next(r for r in dead if r.value == bad_events[2]).headers)["request_id"] == "no-text"
     assert worker.counter("dlq") == 3
     assert worker.stop() == 0, worker.log_tail()

@@ -1,0 +1,44 @@
+# The two commands a newcomer needs (README): `make demo` and `make test`. Both do all set-up on a
+# fresh machine: a Python venv with the project installed, and the Kafka jars from Maven Central.
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint unit integration e2e down clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	bash ops/kafka/kafka.sh fetch
+
+demo: setup
+	$(BIN)/linguaflow demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected no tests; that is not a failure of the code under test.
+test: lint
+	$(BIN)/pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+integration: setup
+	$(BIN)/pytest -q tests/integration
+
+e2e: setup
+	$(BIN)/pytest -q tests/e2e
+
+down: setup
+	$(BIN)/linguaflow down
+
+clean:
+	rm -rf $(VENV) .local ops/kafka/target
