@@ -12,7 +12,7 @@ from linguaflow.errors import InvalidRequest
 
 # BCP-47-ish: a 2-3 letter language with optional script/region subtags (en, pt-BR, zh-Hant-TW).
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def fail(field: str, problem: str) -> InvalidRequest:
@@ -62,7 +62,7 @@ def language(value: Any, field: str, *, allow_auto: bool) -> str:
         if allow_auto:
             return "auto"
         raise fail(field, "must be a concrete language, not 'auto'")
-    if not _LANG.match(value):
+    if not _LANG.fullmatch(value):
         raise fail(field, f"{value[:20]!r} is not a language code like 'de' or 'pt-BR'")
     head, *subtags = value.split("-")
     canonical = [head.lower()]
@@ -99,9 +99,7 @@ def epoch_ms(data: Mapping[str, Any], field: str, *, default: int) -> int:
     if isinstance(value, bool):
         raise fail(field, "must be epoch milliseconds or an ISO-8601 timestamp")
     if isinstance(value, int | float):
-        if not 0 <= value < 10**14:
-            raise fail(field, f"{value} is not epoch milliseconds")
-        return int(value)
+        return _in_range(field, int(value))
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
@@ -109,5 +107,11 @@ def epoch_ms(data: Mapping[str, Any], field: str, *, default: int) -> int:
             raise fail(field, f"{value[:40]!r} is not an ISO-8601 timestamp") from None
         if parsed.tzinfo is None:
             raise fail(field, "an ISO-8601 timestamp needs a timezone (e.g. 'Z' or '+00:00')")
-        return int(parsed.timestamp() * 1000)
+        return _in_range(field, int(parsed.timestamp() * 1000))
     raise fail(field, f"must be epoch milliseconds or an ISO-8601 timestamp, got {type(value).__name__}")
+
+
+def _in_range(field: str, ms: int) -> int:
+    if not 0 <= ms < 10**14:
+        raise fail(field, f"{ms} ms is not a time since 1970 that epoch milliseconds can express")
+    return ms

@@ -1,7 +1,7 @@
 """cache_key(): the identity of a translation. Pure, stable across processes and releases.
 
 Two requests share a key exactly when a provider would be asked the same question: same
-normalised text, languages, format, glossary version, formality, provider (or ``auto``) and the
+normalised text, languages, format, glossary version, formality, context, provider (or ``auto``) and the
 provider's model/prompt version. ``KEY_SCHEME`` is hashed in too, so changing what goes into the
 key can never collide with keys made before. Golden tests pin the output.
 """
@@ -28,6 +28,7 @@ def cache_key(request: TranslationRequest, model_version: str) -> str:
             request.format,
             request.glossary or "",
             request.formality,
+            request.context or "",
             request.provider or "auto",
             model_version,
         ]

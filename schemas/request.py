@@ -7,6 +7,7 @@ workers; a missing or wrong required field, or an unsupported ``schema_version``
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -46,11 +47,11 @@ class TranslationRequest:
 
 
 def normalise_text(text: str) -> str:
-    """The text a provider sees and the cache key hashes: Unicode NFC with LF line endings.
+    """The text a provider sees and the cache key hashes: Unicode NFC, every line break as LF.
 
     Whitespace is kept: leading/trailing spaces change what a UI string means.
     """
-    return unicodedata.normalize("NFC", text.replace("\r\n", "\n"))
+    return unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def request_from_dict(data: Any, *, max_text_chars: int, now_ms: int) -> TranslationRequest:
@@ -65,12 +66,16 @@ def request_from_dict(data: Any, *, max_text_chars: int, now_ms: int) -> Transla
     glossary = f.opt_str(data, "glossary", max_len=MAX_ID)
     if glossary is not None and "@" not in glossary:
         raise f.fail("glossary", f"{glossary[:40]!r} must be 'id@version'")
-    text = f.req_str(data, "text", max_len=max_text_chars)
+    # Normalise first: NFC can lengthen a text, and the limit must hold for what is sent on.
+    # (The broker's message size limit bounds the raw text.)
+    text = normalise_text(f.req_str(data, "text", max_len=sys.maxsize))
+    if len(text) > max_text_chars:
+        raise f.fail("text", f"is {len(text)} characters, the limit is {max_text_chars}")
     if not text.strip():
         raise f.fail("text", "must contain something other than whitespace")
     return TranslationRequest(
         request_id=f.identifier(data, "request_id", max_len=MAX_ID),
-        text=normalise_text(text),
+        text=text,
         target_lang=f.language(data.get("target_lang"), "target_lang", allow_auto=False),
         source_lang=f.language(data.get("source_lang", "auto"), "source_lang", allow_auto=True),
         tenant=f.identifier(data, "tenant", max_len=MAX_ID, default="default"),

@@ -17,8 +17,6 @@ TRANSLATION_COLUMNS = (
     "translated_text",
     "provider",
     "model",
-    "billed_chars",
-    "cost",
     "version",
     "translated_at",
 )
@@ -46,7 +44,7 @@ def money(value: float) -> Decimal:
 
 
 def translation_row(r: TranslationResult) -> tuple[object, ...]:
-    """The translation itself; billed_chars/cost are the provider call's, whoever asked."""
+    """The translation itself. Its cost is on the request row of the miss that paid for it."""
     return (
         r.cache_key,
         r.tenant,
@@ -57,8 +55,6 @@ def translation_row(r: TranslationResult) -> tuple[object, ...]:
         r.translated_text,
         r.provider,
         r.model,
-        r.billed_chars,
-        money(r.cost),
         r.version,
         ms_to_datetime(r.version // 1000),
     )

@@ -120,6 +120,7 @@ class StreamsRuntime:
             settings.app_id,
             broker=settings.kafka_url,
             store="memory://",
+            datadir=str(settings.local_dir / f"faust-{settings.app_id}"),
             autodiscover=False,
             web_enabled=True,
             web_host=settings.web_host,

@@ -30,6 +30,8 @@ async def with_retries(
     on_retry: Callable[[int, LinguaflowError], None] = lambda attempt, exc: None,
 ) -> T:
     """Run ``call`` until it succeeds, raises a non-retriable error, or ``attempts`` are used up."""
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
     for attempt in range(1, attempts + 1):
         try:
             return await call()

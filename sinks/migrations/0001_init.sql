@@ -1,4 +1,6 @@
--- One row per cache key: the newest translation wins (version guard in the upsert).
+-- One row per cache key: the newest translation wins (version guard in the upsert). What a
+-- translation cost is on the request row that caused the provider call (outcome 'miss'): a hit's
+-- result may reach the sink first, so a per-key cost here could be recorded as 0 for good.
 CREATE TABLE translations (
     cache_key       text PRIMARY KEY,
     tenant          text NOT NULL,
@@ -9,8 +11,6 @@ CREATE TABLE translations (
     translated_text text NOT NULL,
     provider        text NOT NULL,
     model           text NOT NULL,
-    billed_chars    integer NOT NULL,
-    cost            numeric(20, 8) NOT NULL,
     version         bigint NOT NULL,
     translated_at   timestamptz NOT NULL,
     written_at      timestamptz NOT NULL DEFAULT now()
@@ -26,7 +26,7 @@ CREATE TABLE translation_requests (
     provider     text NOT NULL,
     billed_chars integer NOT NULL,
     cost         numeric(20, 8) NOT NULL,
-    latency_ms   integer NOT NULL,
+    latency_ms   bigint NOT NULL,
     requested_at timestamptz NOT NULL,
     completed_at timestamptz NOT NULL,
     written_at   timestamptz NOT NULL DEFAULT now()

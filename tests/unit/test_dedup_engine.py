@@ -1,0 +1,459 @@
+"""DedupEngine with in-memory fakes: a dict cache, a recording outbox, a counting provider and a
+fake clock. ``engine.drain()`` is how a test waits for provider calls; ``settle()`` lets the
+already-scheduled delivery callbacks (acks) run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+import pytest
+
+from linguaflow.errors import ProviderError
+from linguaflow.telemetry import Telemetry
+from schemas import DeadLetter, TranslationResult, cache_key, decode_cache_entry, decode_request
+from schemas.dlq import header_map
+from streams.dedup import DedupEngine, EngineConfig
+from streams.keying import KeyedRequest, Origin
+from streams.providers.base import ProviderLimits, Translated, TranslationJob
+
+T0 = 1_700_000_000_000.0
+COST_PER_CHAR = 0.001
+
+
+class FakeClock:
+    def __init__(self, now: float = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, ms: float) -> None:
+        self.now += ms
+
+
+class FakeOutbox:
+    """Records what the engine sends. ``hold=True`` returns futures the test resolves later."""
+
+    def __init__(self, *, hold: bool = False) -> None:
+        self.hold = hold
+        self.results: list[TranslationResult] = []
+        self.letters: list[tuple[bytes, DeadLetter]] = []
+        self.futures: list[asyncio.Future[Any]] = []
+
+    def _future(self) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not self.hold:
+            fut.set_result(None)
+        self.futures.append(fut)
+        return fut
+
+    async def result(self, result: TranslationResult) -> asyncio.Future[Any]:
+        self.results.append(result)
+        return self._future()
+
+    async def dead_letter(self, value: bytes, letter: DeadLetter) -> asyncio.Future[Any]:
+        self.letters.append((value, letter))
+        return self._future()
+
+
+class CountingProvider:
+    """Implements the Provider protocol; ``behaviour`` can replace what translate() does."""
+
+    name = "counting"
+    model_version = "counting/1"
+    limits = ProviderLimits(max_texts=10, max_chars=1_000)
+    cost_per_char = COST_PER_CHAR
+
+    def __init__(
+        self, behaviour: Callable[[Sequence[TranslationJob]], list[Translated]] | None = None
+    ) -> None:
+        self.batches: list[list[TranslationJob]] = []
+        self.behaviour = behaviour
+        self.closed = False
+
+    @property
+    def texts(self) -> list[str]:
+        return [j.text for b in self.batches for j in b]
+
+    async def translate(self, batch: Sequence[TranslationJob]) -> list[Translated]:
+        self.batches.append(list(batch))
+        if self.behaviour is not None:
+            return self.behaviour(batch)
+        return [Translated(j.cache_key, f"<{j.target_lang}>{j.text}", len(j.text)) for j in batch]
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class Acks:
+    def __init__(self) -> None:
+        self.done: list[str] = []
+
+    def __call__(self, name: str) -> Callable[[], None]:
+        return lambda: self.done.append(name)
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+async def settle() -> None:
+    """Run callbacks already scheduled on the loop (no wall-clock waiting)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def keyed(request_id: str, text: str = "Hello", *, offset: int = 0, **fields: Any) -> KeyedRequest:
+    data = {"request_id": request_id, "text": text, "target_lang": "de", "user": "u", **fields}
+    request = decode_request(orjson.dumps(data), max_text_chars=1_000, now_ms=int(T0) - 250)
+    key = cache_key(request, CountingProvider.model_version)
+    return KeyedRequest(
+        key, request, Origin("translation.requests", 2, offset), traceparent=f"tp-{request_id}"
+    )
+
+
+class Harness:
+    def __init__(
+        self,
+        provider: CountingProvider | None = None,
+        *,
+        hold: bool = False,
+        linger_ms: float = 1_000,
+        attempts: int = 2,
+    ) -> None:
+        self.provider = provider or CountingProvider()
+        self.cache: dict[str, bytes] = {}
+        self.outbox = FakeOutbox(hold=hold)
+        self.clock = FakeClock()
+        self.telemetry = Telemetry()
+        self.fatal: list[BaseException] = []
+        self.acks = Acks()
+        self.engine = DedupEngine(
+            self.provider,
+            self.cache,
+            self.outbox,
+            EngineConfig(linger_ms=linger_ms, max_inflight_batches=2, attempts=attempts, backoff_ms=0),
+            clock=self.clock,
+            telemetry=self.telemetry,
+            on_fatal=self.fatal.append,
+            sleep=no_sleep,
+        )
+
+    async def send(self, request: KeyedRequest) -> None:
+        await self.engine.on_request(request, self.acks(request.request.request_id))
+
+
+async def test_miss_then_coalesced_then_hit_calls_the_provider_once() -> None:
+    h = Harness()
+    a1, a2, a3 = keyed("a1"), keyed("a2", offset=1), keyed("a3", offset=2)
+    assert a1.cache_key == a2.cache_key == a3.cache_key
+
+    await h.send(a1)
+    await h.send(a2)  # same key while the first is pending: coalesced
+    assert h.engine.keys_in_flight == 1
+    assert h.provider.batches == []
+    await h.engine.drain()
+    h.clock.advance(10)
+    await h.send(a3)  # after completion: a cache hit
+    await settle()
+
+    assert h.provider.texts == ["Hello"]
+    assert h.engine.keys_in_flight == 0
+    by_id = {r.request_id: r for r in h.outbox.results}
+    assert [r.request_id for r in h.outbox.results] == ["a1", "a2", "a3"]
+    assert [r.outcome for r in h.outbox.results] == ["miss", "coalesced", "hit"]
+
+    miss, coalesced, hit = by_id["a1"], by_id["a2"], by_id["a3"]
+    assert (miss.billed_chars, miss.cost) == (5, 0.005)
+    assert (coalesced.billed_chars, coalesced.cost) == (0, 0.0)
+    assert (hit.billed_chars, hit.cost) == (0, 0.0)
+    assert {r.translated_text for r in h.outbox.results} == {"<de>Hello"}
+    assert miss.provider == "counting"
+    assert miss.model == "counting/1"
+    assert miss.traceparent == "tp-a1"
+    assert hit.traceparent == "tp-a3"
+    assert miss.latency_ms == 250
+    assert hit.latency_ms == 260
+    # every result carries the version of the one cache entry
+    assert miss.version == coalesced.version == hit.version == int(T0 * 1000)
+
+    entry = decode_cache_entry(h.cache[a1.cache_key])
+    assert entry.translated_text == "<de>Hello"
+    assert entry.billed_chars == 5
+    assert entry.cost == 0.005
+    assert list(h.cache) == [a1.cache_key]
+
+    assert sorted(h.acks.done) == ["a1", "a2", "a3"]
+    assert h.fatal == []
+    stats = h.telemetry.snapshot()
+    assert stats["requests_in"] == 3
+    assert stats["provider_calls"] == 1
+    assert stats["results.outcome.miss"] == 1
+    assert stats["results.outcome.coalesced"] == 1
+    assert stats["results.outcome.hit"] == 1
+
+
+async def test_distinct_keys_share_one_provider_batch() -> None:
+    h = Harness()
+    await h.send(keyed("a", "one"))
+    await h.send(keyed("b", "two", offset=1))
+    await h.send(keyed("c", "one", offset=2))  # coalesces with "a"
+    await h.engine.drain()
+    await settle()
+    assert [[j.text for j in b] for b in h.provider.batches] == [["one", "two"]]
+    assert sorted((r.request_id, r.outcome) for r in h.outbox.results) == [
+        ("a", "miss"),
+        ("b", "miss"),
+        ("c", "coalesced"),
+    ]
+    assert len(h.cache) == 2
+
+
+async def test_a_full_group_is_launched_without_waiting_for_linger() -> None:
+    provider = CountingProvider()
+    provider.limits = ProviderLimits(max_texts=2, max_chars=1_000)
+    h = Harness(provider)
+    await h.send(keyed("a", "one"))
+    await h.send(keyed("b", "two"))
+    await settle()  # no drain: the batch was full
+    assert provider.texts == ["one", "two"]
+    assert sorted(r.request_id for r in h.outbox.results) == ["a", "b"]
+
+
+async def test_drain_flushes_a_lingering_batch() -> None:
+    h = Harness(linger_ms=60_000)
+    await h.send(keyed("a"))
+    await settle()
+    assert h.provider.batches == []
+    assert h.outbox.results == []
+    await h.engine.drain()
+    await settle()
+    assert h.provider.texts == ["Hello"]
+    assert [r.request_id for r in h.outbox.results] == ["a"]
+    assert h.acks.done == ["a"]
+
+
+async def test_run_flusher_releases_a_batch_once_its_linger_is_up() -> None:
+    h = Harness(linger_ms=50)
+    flusher = asyncio.create_task(h.engine.run_flusher())
+    try:
+        await settle()
+        await h.send(keyed("a"))
+        h.clock.advance(50)  # the fake clock says linger is over before the flusher wakes
+        await settle()
+        await h.engine.drain()
+        await settle()
+        assert h.provider.texts == ["Hello"]
+        assert [r.request_id for r in h.outbox.results] == ["a"]
+    finally:
+        flusher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flusher
+
+
+async def test_acks_happen_only_after_delivery() -> None:
+    h = Harness(hold=True)
+    await h.send(keyed("a1"))
+    await h.send(keyed("a2"))
+    await h.engine.drain()
+    await settle()
+    assert [r.request_id for r in h.outbox.results] == ["a1", "a2"]
+    assert h.acks.done == []  # produced but not yet acknowledged by the broker
+
+    h.outbox.futures[1].set_result(None)
+    await settle()
+    assert h.acks.done == ["a2"]
+    h.outbox.futures[0].set_result(None)
+    await settle()
+    assert h.acks.done == ["a2", "a1"]
+    assert h.fatal == []
+
+
+async def test_a_failed_delivery_is_fatal_and_not_acked() -> None:
+    h = Harness(hold=True)
+    await h.send(keyed("a"))
+    await h.engine.drain()
+    boom = RuntimeError("broker said no")
+    h.outbox.futures[0].set_exception(boom)
+    await settle()
+    assert h.fatal == [boom]
+    assert h.acks.done == []
+
+
+async def test_a_cancelled_delivery_is_fatal_and_not_acked() -> None:
+    h = Harness(hold=True)
+    await h.send(keyed("a"))
+    await h.engine.drain()
+    h.outbox.futures[0].cancel()
+    await settle()
+    assert len(h.fatal) == 1
+    assert "cancelled" in str(h.fatal[0])
+    assert h.acks.done == []
+
+
+def raise_(exc: Exception) -> Callable[[Sequence[TranslationJob]], list[Translated]]:
+    def behaviour(batch: Sequence[TranslationJob]) -> list[Translated]:
+        raise exc
+
+    return behaviour
+
+
+async def test_non_retriable_provider_error_dead_letters_every_waiter() -> None:
+    provider = CountingProvider(raise_(ProviderError("quota exhausted", reason="quota", retriable=False)))
+    h = Harness(provider, hold=True, attempts=3)
+    a1, a2, b = keyed("a1", offset=10), keyed("a2", offset=11), keyed("b", "Other", offset=12)
+    await h.send(a1)
+    await h.send(a2)
+    await h.send(b)
+    await h.engine.drain()
+    await settle()
+
+    assert len(provider.batches) == 1  # not retried
+    assert h.outbox.results == []
+    assert h.cache == {}
+    assert h.engine.keys_in_flight == 0
+    letters = {letter.request_id or "": (value, letter) for value, letter in h.outbox.letters}
+    assert sorted(letters) == ["a1", "a2", "b"]
+    for req in (a1, a2, b):
+        value, letter = letters[req.request.request_id]
+        assert letter.reason == "provider_failed"
+        assert "counting" in letter.error
+        assert "quota" in letter.error
+        assert letter.attempts == 1
+        assert letter.origin_topic == "translation.requests"
+        assert letter.origin_partition == 2
+        assert letter.origin_offset == req.origin.offset
+        assert letter.first_failed_at == int(T0)
+        assert orjson.loads(value)["request_id"] == req.request.request_id
+        assert header_map(letter.headers())["error"] == "provider_failed"
+
+    assert h.acks.done == []  # nothing acked before the DLQ records are delivered
+    for fut in h.outbox.futures:
+        fut.set_result(None)
+    await settle()
+    assert sorted(h.acks.done) == ["a1", "a2", "b"]
+    assert h.telemetry.snapshot()["dlq.reason.provider_failed"] == 3
+
+
+async def test_a_crashing_provider_dead_letters_and_the_engine_keeps_working() -> None:
+    calls = 0
+
+    def crash_once(batch: Sequence[TranslationJob]) -> list[Translated]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("segfault-ish")
+        return [Translated(j.cache_key, "ok:" + j.text, len(j.text)) for j in batch]
+
+    h = Harness(CountingProvider(crash_once))
+    await h.send(keyed("a"))
+    await h.engine.drain()
+    await settle()
+    assert len(h.outbox.letters) == 1
+    _, letter = h.outbox.letters[0]
+    assert letter.reason == "provider_failed"
+    assert "provider_crashed" in letter.error
+    assert "segfault-ish" in letter.error
+    assert h.acks.done == ["a"]
+    assert h.cache == {}
+    assert h.fatal == []
+
+    # the same key is not stuck in flight: a new request calls the provider again
+    await h.send(keyed("a-again"))
+    await h.send(keyed("b", "Other"))
+    await h.engine.drain()
+    await settle()
+    assert calls == 2
+    assert sorted((r.request_id, r.outcome, r.translated_text) for r in h.outbox.results) == [
+        ("a-again", "miss", "ok:Hello"),
+        ("b", "miss", "ok:Other"),
+    ]
+    assert sorted(h.acks.done) == ["a", "a-again", "b"]
+
+
+async def test_wrong_number_of_translations_is_retried_then_dead_lettered() -> None:
+    provider = CountingProvider(lambda batch: [])
+    h = Harness(provider, attempts=2)
+    await h.send(keyed("a"))
+    await h.engine.drain()
+    await settle()
+    assert len(provider.batches) == 2
+    assert h.outbox.results == []
+    assert len(h.outbox.letters) == 1
+    _, letter = h.outbox.letters[0]
+    assert letter.reason == "provider_failed"
+    assert letter.attempts == 2
+    assert "provider_bad_response" in letter.error
+    assert h.cache == {}
+    stats = h.telemetry.snapshot()
+    assert stats["provider_retries.reason.provider_bad_response"] == 1
+    assert stats["provider_calls"] == 2
+
+
+async def test_wrong_number_then_right_number_succeeds_on_retry() -> None:
+    calls = 0
+
+    def short_once(batch: Sequence[TranslationJob]) -> list[Translated]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return []
+        return [Translated(j.cache_key, "fine", len(j.text)) for j in batch]
+
+    h = Harness(CountingProvider(short_once), attempts=2)
+    await h.send(keyed("a"))
+    await h.engine.drain()
+    await settle()
+    assert calls == 2
+    assert [(r.request_id, r.translated_text) for r in h.outbox.results] == [("a", "fine")]
+    assert h.outbox.letters == []
+
+
+async def test_translations_out_of_order_are_rejected() -> None:
+    def reversed_(batch: Sequence[TranslationJob]) -> list[Translated]:
+        return [Translated(j.cache_key, j.text, len(j.text)) for j in reversed(batch)]
+
+    h = Harness(CountingProvider(reversed_), attempts=1)
+    await h.send(keyed("a", "one"))
+    await h.send(keyed("b", "two"))
+    await h.engine.drain()
+    await settle()
+    assert h.outbox.results == []
+    assert sorted(letter.request_id or "" for _, letter in h.outbox.letters) == ["a", "b"]
+    assert h.cache == {}
+
+
+async def test_retriable_provider_error_is_retried_until_success() -> None:
+    calls = 0
+
+    def busy_once(batch: Sequence[TranslationJob]) -> list[Translated]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ProviderError("429", reason="rate_limited", retriable=True)
+        return [Translated(j.cache_key, "T", len(j.text)) for j in batch]
+
+    h = Harness(CountingProvider(busy_once), attempts=3)
+    await h.send(keyed("a"))
+    await h.engine.drain()
+    await settle()
+    assert calls == 2
+    assert [r.outcome for r in h.outbox.results] == ["miss"]
+    # billed once: the failed attempt is not in the result
+    assert h.outbox.results[0].billed_chars == 5
+    assert h.telemetry.snapshot()["provider_retries.reason.rate_limited"] == 1
+
+
+async def test_a_dead_lettered_request_can_be_replayed() -> None:
+    """An operator replays DLQ values into translation.requests, so the value must decode to the same
+    request, also for one without ``user`` (the engine re-encodes the request it holds)."""
+    h = Harness(CountingProvider(raise_(ProviderError("down", retriable=False))), attempts=1)
+    data = {"request_id": "no-user", "text": "Hello", "target_lang": "de"}
+    request = decode_request(orjson.dumps(data), max_text_chars=1_000, now_ms=int(T0))
+    await h.send(KeyedRequest(cache_key(request, "counting/1"), request, Origin("t", 0, 0)))
+    await h.engine.drain()
+    value, _ = h.outbox.letters[0]
+    assert decode_request(value, max_text_chars=1_000, now_ms=0) == request
