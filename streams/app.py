@@ -26,6 +26,7 @@ from linguaflow.telemetry import Telemetry
 from schemas import DeadLetter, TranslationResult, decode_request, encode, encode_request
 from streams.dedup import DedupEngine, EngineConfig
 from streams.keying import ORIGIN_HEADER, TRACE_HEADER, KeyedRequest, Origin, dead_letter, key_request
+from streams.offsets import OffsetTracker
 from streams.providers.base import Provider
 
 log = logging.getLogger("linguaflow.streams")
@@ -37,12 +38,30 @@ def wall_ms() -> float:
 
 
 class LinguaflowApp(faust.App):
-    """faust.App with start hooks that run before the agents and stop hooks after they drained."""
+    """faust.App with start hooks that run before the agents, stop hooks after they drained, and
+    commit offsets decided by our OffsetTracker instead of faust's ack bookkeeping (see
+    streams/offsets.py for why)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.start_hooks: list[Hook] = []
         self.stop_hooks: list[Hook] = []
+        self.offsets = OffsetTracker()
+
+    def _new_consumer(self) -> Any:
+        consumer: Any = super()._new_consumer()  # we reach into faust 0.15 internals, pinned <0.16
+        tracker = self.offsets
+
+        def new_offset(tp: Any) -> int | None:
+            offset = tracker.commit_offset(tp)
+            # faust's per-partition ack lists are only trimmed by its own _new_offset: keep them small.
+            acked = consumer._acked[tp]
+            acked[:] = [o for o in acked if offset is None or o >= offset]
+            consumer._acked_index[tp].intersection_update(acked)
+            return offset
+
+        consumer._new_offset = new_offset
+        return consumer
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
@@ -192,6 +211,7 @@ class StreamsRuntime:
         settings = self.settings
         async for event in stream.noack().events():
             message = event.message
+            self.app.offsets.received(message.tp, message.offset)
             origin = Origin(message.topic, message.partition, message.offset)
             trace = _header(message, TRACE_HEADER)
             outcome = key_request(
@@ -221,6 +241,7 @@ class StreamsRuntime:
         settings = self.settings
         async for event in stream.noack().events():
             message = event.message
+            self.app.offsets.received(message.tp, message.offset)
             here = Origin(message.topic, message.partition, message.offset)
             origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
             trace = _header(message, TRACE_HEADER)
@@ -239,7 +260,7 @@ class StreamsRuntime:
                 fut.add_done_callback(self._ack_or_crash(event))
                 continue
             keyed = KeyedRequest(key, request, origin, trace.decode() if trace else None)
-            await self.engine.on_request(keyed, event.ack)
+            await self.engine.on_request(keyed, self._finisher(event))
 
     async def _flusher(self) -> None:
         await self.engine.run_flusher()
@@ -247,12 +268,25 @@ class StreamsRuntime:
     async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
         # Hand partitions back only after every call in flight has answered and been acked.
         await self.engine.drain()
+        self.app.offsets.forget(revoked)
+
+    def _finisher(self, event: Any) -> Callable[[], None]:
+        """Called once the event's output is acknowledged by the broker: the offset may be committed."""
+        tp, offset = event.message.tp, event.message.offset
+
+        def finish() -> None:
+            self.app.offsets.finished(tp, offset)
+            event.ack()  # faust's own bookkeeping (wait_empty on rebalance and shutdown uses it)
+
+        return finish
 
     def _ack_or_crash(self, event: Any) -> Callable[[asyncio.Future[Any]], None]:
+        finish = self._finisher(event)
+
         def done(fut: asyncio.Future[Any]) -> None:
             exc = RuntimeError("delivery cancelled") if fut.cancelled() else fut.exception()
             if exc is None:
-                event.ack()
+                finish()
             else:
                 self._fatal(exc)
 
