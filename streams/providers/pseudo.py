@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from linguaflow.settings import Settings
-from streams.providers.base import ProviderLimits, Translated, TranslationJob, register
+from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
 
 _PROTECTED = re.compile(r"\{\{[^{}]*\}\}|\{[^{}]*\}|%(?:\([^)]*\))?[sdif]|<[^<>]+>|&[A-Za-z#0-9]+;")
 _ACCENTS = str.maketrans(
@@ -38,10 +38,7 @@ class PseudoProvider:
     cost_per_char = 0.0
 
     async def translate(self, batch: Sequence[TranslationJob]) -> list[Translated]:
-        return [
-            Translated(job.cache_key, pseudo_localise(job.text, job.target_lang), len(job.text))
-            for job in batch
-        ]
+        return [answer(self, job, pseudo_localise(job.text, job.target_lang), len(job.text)) for job in batch]
 
     async def close(self) -> None:
         return None
