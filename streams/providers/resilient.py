@@ -67,6 +67,7 @@ class _Member:
         self.breaker = Breaker(config.breaker)
         rps = config.requests_per_s.get(provider.name)
         cps = config.chars_per_s.get(provider.name)
+        self.last_error = ""  # said again while the breaker is open, so a DLQ record names the cause
         self.requests = TokenBucket.full(rps, now_ms) if rps else None
         self.chars = TokenBucket.full(cps, now_ms) if cps else None
 
@@ -159,15 +160,17 @@ class ResilientProvider:
             member.breaker, allowed = member.breaker.allow(self._clock())
             if not allowed:
                 self._telemetry.count("provider_skipped", reason="circuit_open", provider=name)
-                errors.append(f"{name}: circuit_open" + (f" (after {problem})" if problem else ""))
+                cause = problem or member.last_error
+                errors.append(f"{name}: circuit_open" + (f" (after {cause})" if cause else ""))
                 return
             await self._throttle(member, jobs, masks)
             try:
                 answers = await self._call(member, jobs, masks)
             except LinguaflowError as exc:
-                self._record(member, ok=False)
+                if exc.reason != "rate_limited":  # pacing us is not an outage: Retry-After handles it
+                    self._record(member, ok=False)
                 self._telemetry.count("provider_errors", provider=name, reason=exc.reason)
-                problem = f"{exc.reason}: {exc}"
+                problem = member.last_error = f"{exc.reason}: {exc}"
                 if not exc.retriable or attempt == self._config.attempts:
                     errors.append(f"{name}: {problem}")
                     return
@@ -186,7 +189,7 @@ class ResilientProvider:
                 except PlaceholderMismatch as exc:
                     self._telemetry.count("provider_errors", provider=name, reason=exc.reason)
                     mangled.append(job)
-                    problem = f"{exc.reason}: {exc}"
+                    problem = member.last_error = f"{exc.reason}: {exc}"
                     continue
                 done[job.cache_key] = replace(out, text=text)
             if not mangled:

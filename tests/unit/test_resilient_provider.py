@@ -127,6 +127,17 @@ async def test_a_retriable_error_is_retried_honouring_retry_after() -> None:
     assert out[0].provider == "deepl"
     assert env.slept == [7]  # Retry-After beats the 0.1 s backoff
     assert env.stats()["provider_retries.reason.rate_limited"] == 1
+    assert env.provider.breaker_states()["deepl"] == "closed"
+
+
+async def test_a_429_storm_does_not_open_the_breaker() -> None:
+    busy = fail(ProviderError("429", reason="rate_limited", retriable=True, retry_after_s=1))
+    deepl = Scripted("deepl", *[busy, busy, echo] * 3)
+    env = Env(deepl)
+    for key in "abc":
+        assert (await env.provider.translate([job(key)]))[0].provider == "deepl"
+    assert env.provider.breaker_states()["deepl"] == "closed"
+    assert len(deepl.sent) == 9
 
 
 async def test_a_retry_after_beyond_the_cap_falls_back_at_once() -> None:
