@@ -35,7 +35,9 @@ class PseudoProvider:
     name = "pseudo"
     model_version = "pseudo/1"
     limits = ProviderLimits(max_texts=100, max_chars=100_000)
-    cost_per_char = 0.0
+
+    def __init__(self, cost_per_char: float = 0.0) -> None:
+        self.cost_per_char = cost_per_char  # free by default; priced only to exercise cost reports
 
     async def translate(self, batch: Sequence[TranslationJob]) -> list[Translated]:
         return [answer(self, job, pseudo_localise(job.text, job.target_lang), len(job.text)) for job in batch]
@@ -46,4 +48,4 @@ class PseudoProvider:
 
 @register("pseudo")
 def _create(settings: Settings) -> PseudoProvider:
-    return PseudoProvider()
+    return PseudoProvider(settings.price_per_char("pseudo"))
