@@ -20,7 +20,7 @@ from schemas import CacheEntry, DeadLetter, TranslationResult, decode_cache_entr
 from streams.batching import BatchAccumulator
 from streams.keying import KeyedRequest, dead_letter
 from streams.outcomes import new_entry, result_for
-from streams.providers.base import PartialTranslation, Provider, Translated, TranslationJob
+from streams.providers.base import PartialTranslation, Provider, Translated, TranslationJob, check_answers
 from streams.ratelimit import KeyedLimiter
 from streams.singleflight import InFlight
 
@@ -163,7 +163,7 @@ class DedupEngine:
         """One call: retries and fallbacks are the provider's business (``ResilientProvider``)."""
         name = self._provider.name
         try:
-            translated = _checked(batch, await self._provider.translate(batch))
+            translated = check_answers(batch, await self._provider.translate(batch))
         except PartialTranslation as exc:
             await self._complete(exc.done)
             await self._fail(batch, ProviderError(f"{name}: {exc}", reason="provider_failed"))
@@ -225,13 +225,3 @@ class DedupEngine:
                 self._on_fatal(exc)
 
         fut.add_done_callback(done)
-
-
-def _checked(batch: list[TranslationJob], translated: list[Translated]) -> list[Translated]:
-    if [t.cache_key for t in translated] != [j.cache_key for j in batch]:
-        raise ProviderError(
-            f"asked for {len(batch)} translations, got {len(translated)} (or out of order)",
-            reason="provider_bad_response",
-            retriable=True,
-        )
-    return translated

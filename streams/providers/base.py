@@ -62,6 +62,17 @@ def answer(provider: Provider, job: TranslationJob, text: str, billed_chars: int
     )
 
 
+def check_answers(batch: Sequence[TranslationJob], answers: list[Translated]) -> list[Translated]:
+    """One answer per job, in order, or a retriable bad response (never a key left waiting)."""
+    if [a.cache_key for a in answers] != [j.cache_key for j in batch]:
+        raise ProviderError(
+            f"asked for {len(batch)} translations, got {len(answers)} (or out of order)",
+            reason="provider_bad_response",
+            retriable=True,
+        )
+    return answers
+
+
 class PartialTranslation(ProviderError):
     """Some jobs of a batch were translated, the others failed (``str(self)`` says why)."""
 

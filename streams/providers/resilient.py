@@ -26,6 +26,7 @@ from streams.providers.base import (
     ProviderLimits,
     Translated,
     TranslationJob,
+    check_answers,
     create_provider,
 )
 from streams.ratelimit import TokenBucket
@@ -214,13 +215,7 @@ class ResilientProvider:
             raise
         except Exception as exc:  # a provider bug must not kill the worker nor lose requests
             raise ProviderError(f"provider crashed: {exc!r}", reason="provider_crashed") from exc
-        if [a.cache_key for a in answers] != [j.cache_key for j in jobs]:
-            raise ProviderError(
-                f"asked for {len(jobs)} translations, got {len(answers)} (or out of order)",
-                reason="provider_bad_response",
-                retriable=True,
-            )
-        return answers
+        return check_answers(jobs, answers)
 
     def _record(self, member: _Member, *, ok: bool) -> None:
         before = member.breaker.state

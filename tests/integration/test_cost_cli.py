@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from decimal import Decimal
 
@@ -31,25 +29,18 @@ async def test_cost_by_provider_tenant_and_day(stack: Stack) -> None:
     # what a request was billed: the masked text the provider saw (no placeholders here)
     assert await stack.fetchval("SELECT sum(cost) FROM translation_requests") == Decimal(5 + 12 + 3)
 
-    def cost(*args: str) -> str:
-        proc = subprocess.run(
-            [sys.executable, "-m", "linguaflow.cli", "cost", *args],
-            env=stack.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    async def cost(*args: str) -> str:
+        proc = await stack.cli("cost", *args)
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
-    rows = orjson.loads(cost("--by", "tenant", "--json"))
+    rows = orjson.loads(await cost("--by", "tenant", "--json"))
     assert {(r["tenant"], r["requests"], r["billed_chars"], float(r["cost"])) for r in rows} == {
         ("t0", 2, 5, 5.0),
         ("t1", 2, 15, 15.0),
     }
-    table = cost("--by", "provider,day").splitlines()
+    table = (await cost("--by", "provider,day")).splitlines()
     assert table[0].split() == ["provider", "day", "requests", "misses", "billed_chars", "cost"]
     assert table[1].split()[0] == "pseudo"
     assert table[-1].split() == ["total", "4", "3", "20", "20.000000"]
-    assert orjson.loads(cost("--since", "2999-01-01", "--json")) == []
+    assert orjson.loads(await cost("--since", "2999-01-01", "--json")) == []

@@ -95,19 +95,7 @@ def test_round_trip_and_only_tokens_reach_the_provider(text: str) -> None:
 
 
 @given(TEXTS, st.data())
-def test_removing_a_token_is_caught(text: str, data: st.DataObject) -> None:
-    masked = mask(text)
-    found = list(TOKEN.finditer(masked.text))
-    if not found:
-        return
-    victim = data.draw(st.sampled_from(found))
-    broken = masked.text[: victim.start()] + masked.text[victim.end() :]
-    with pytest.raises(PlaceholderMismatch):
-        unmask(masked, text, broken)
-
-
-@given(TEXTS, st.data())
-def test_altering_or_repeating_a_token_is_caught(text: str, data: st.DataObject) -> None:
+def test_removing_altering_or_repeating_a_token_is_caught(text: str, data: st.DataObject) -> None:
     masked = mask(text)
     found = list(TOKEN.finditer(masked.text))
     if not found:
@@ -117,7 +105,7 @@ def test_altering_or_repeating_a_token_is_caught(text: str, data: st.DataObject)
         st.sampled_from(
             [
                 "{nom}",  # the provider "translated" the placeholder
-                "",
+                "",  # lost
                 '<x id="999"/>',
                 victim.group(0) + victim.group(0),
                 '<x id="1000">',
