@@ -71,6 +71,7 @@ class DedupEngine:
         self._pending = BatchAccumulator(provider.limits, config.linger_ms)
         self._slots = asyncio.Semaphore(config.max_inflight_batches)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._delayed: dict[str, tuple[TranslationJob, asyncio.Task[None]]] = {}  # user's turn
         self._wakeup = asyncio.Event()
         rate = config.user_requests_per_min
         self._users = KeyedLimiter(rate) if rate > 0 else None
@@ -109,7 +110,9 @@ class DedupEngine:
             await self._fail([job], problem)
         elif wait_ms > 0:
             self._telemetry.count("user_rate_limited", mode="wait")
-            self._track(asyncio.create_task(self._add_later(job, wait_ms / 1000)))
+            task = asyncio.create_task(self._add_later(job, wait_ms / 1000))
+            self._delayed[job.cache_key] = (job, task)
+            self._track(task)
         else:
             await self._add(job)
 
@@ -124,6 +127,7 @@ class DedupEngine:
 
     async def _add_later(self, job: TranslationJob, delay_s: float) -> None:
         await self._sleep(delay_s)
+        del self._delayed[job.cache_key]
         await self._add(job)
 
     async def _add(self, job: TranslationJob) -> None:
@@ -143,13 +147,23 @@ class DedupEngine:
                 await self._launch(batch)
 
     async def drain(self) -> None:
-        """Send everything pending now and wait until every call in flight has answered."""
-        while True:  # requests delayed by the user limit join the pending batches when due
+        """Send everything pending now and wait until every call in flight has answered.
+
+        Requests the user limit delays are sent now too: a rebalance or shutdown must not wait
+        minutes for a busy user's turn (the limit protects the steady state, not a hand-over)."""
+        while True:
+            delayed, self._delayed = list(self._delayed.values()), {}
+            for job, task in delayed:
+                task.cancel()
+                await self._add(job)
             for batch in self._pending.drain():
                 await self._launch(batch)
             if not self._tasks:
                 return
-            await asyncio.gather(*list(self._tasks))
+            outcomes = await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            for outcome in outcomes:  # cancelled delays are expected; anything else is not
+                if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
 
     async def _launch(self, batch: Sequence[TranslationJob]) -> None:
         await self._slots.acquire()  # back-pressure: the agent stops reading while calls are saturated

@@ -441,12 +441,32 @@ async def test_over_the_user_limit_in_wait_mode_waits_and_loses_nothing() -> Non
     h = Harness(user_requests_per_min=60, rate_limit_mode="wait")
     for i in range(62):
         await h.send(keyed(f"r{i}", f"text {i}", offset=i))
+    await settle()  # the delayed ones take their (fake) turn before the drain
     await h.engine.drain()
     await settle()
     assert len(h.outbox.results) == 62
     assert h.outbox.letters == []
     assert h.slept == [pytest.approx(1.0), pytest.approx(2.0)]  # one request a second beyond the burst
     assert h.telemetry.snapshot()["user_rate_limited.mode.wait"] == 2
+
+
+async def test_drain_does_not_wait_for_a_delayed_users_turn() -> None:
+    h = Harness(user_requests_per_min=1, rate_limit_mode="wait")
+    turns: list[float] = []
+
+    async def a_long_wait(seconds: float) -> None:
+        turns.append(seconds)
+        await asyncio.Event().wait()  # never ends by itself
+
+    h.engine._sleep = a_long_wait
+    await h.send(keyed("first", "one"))
+    await h.send(keyed("second", "two", offset=1))  # 60 s later by the limit
+    await asyncio.wait_for(h.engine.drain(), timeout=5)  # a rebalance or shutdown
+    await settle()
+    assert turns == [pytest.approx(60.0)]
+    assert sorted(r.request_id for r in h.outbox.results) == ["first", "second"]
+    assert sorted(h.acks.done) == ["first", "second"]
+    assert h.engine.keys_in_flight == 0
 
 
 async def test_translations_out_of_order_are_rejected() -> None:
