@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint unit integration e2e down clean
+.PHONY: setup demo test lint unit adapters integration e2e down clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,6 +30,9 @@ test: lint
 
 unit: setup
 	$(BIN)/pytest -q tests/unit
+
+adapters: setup
+	$(BIN)/pytest -q tests/adapters
 
 integration: setup
 	$(BIN)/pytest -q tests/integration

@@ -7,6 +7,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
+from datetime import date
 
 import orjson
 
@@ -87,6 +88,18 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cost(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.cost import cost_report, format_table
+
+    by = [g.strip() for g in args.by.split(",") if g.strip()]
+    rows = asyncio.run(cost_report(settings, by, args.since, args.until))
+    if args.json:
+        _print_json(rows)
+    else:
+        print(format_table(rows, by))
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.demo import run_demo
     from linguaflow.infra import down, up
@@ -140,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="message counts per topic and row counts in Postgres").set_defaults(
         fn=cmd_status
     )
+
+    cost = sub.add_parser("cost", help="what the providers charged, by provider / tenant / day")
+    cost.add_argument("--by", default="provider,tenant,day", help="group by (default provider,tenant,day)")
+    cost.add_argument("--since", type=date.fromisoformat, help="first day (UTC), YYYY-MM-DD")
+    cost.add_argument("--until", type=date.fromisoformat, help="last day (UTC), YYYY-MM-DD")
+    cost.add_argument("--json", action="store_true", help="JSON rows instead of a table")
+    cost.set_defaults(fn=cmd_cost)
 
     demo = sub.add_parser("demo", help="up + worker + synthetic requests + summary (+ down)")
     demo.add_argument("--count", type=int, default=10_000)

@@ -29,9 +29,21 @@ class InvalidRequest(LinguaflowError):
 
 
 class ProviderError(LinguaflowError):
-    """A provider call failed; `retriable` says whether another attempt may succeed."""
+    """A provider call failed; `retriable` says whether another attempt may succeed, and
+    `retry_after_s` what the provider asked for (HTTP ``Retry-After``), if anything."""
 
     reason = "provider_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        retriable: bool | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message, reason=reason, retriable=retriable)
+        self.retry_after_s = retry_after_s
 
 
 class SinkWriteError(LinguaflowError):

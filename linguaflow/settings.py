@@ -13,6 +13,9 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# List prices per million characters (USD) as published by each vendor; override with
+# LINGUAFLOW_PROVIDER_PRICES. openai is an estimate (token-priced: ~4 characters a token).
+DEFAULT_PRICES = {"pseudo": 0.0, "deepl": 25.0, "google": 20.0, "libre": 0.0, "openai": 1.0}
 
 
 class Settings(BaseSettings):
@@ -40,15 +43,44 @@ class Settings(BaseSettings):
     pg_port: int = 54329
 
     # --- Processing ------------------------------------------------------------------------------
+    # The default provider chain, tried in order: "pseudo", "deepl", "deepl>google>openai".
     provider: str = "pseudo"
+    # Chains per language pair, JSON: {"en:ja": "openai>google", "*:zh": "google", "de:*": "deepl"}.
+    provider_routes: dict[str, str] = Field(default_factory=dict)
     max_text_chars: int = Field(default=50_000, ge=1)
     provider_batch_max: int = Field(default=50, ge=1)
     provider_linger_ms: int = Field(default=20, ge=0)
     provider_max_inflight_batches: int = Field(default=8, ge=1)
     provider_attempts: int = Field(default=4, ge=1)
     provider_backoff_ms: int = Field(default=100, ge=0)
+    # Seconds a provider may ask us to wait (Retry-After) before we fall back instead.
+    provider_retry_after_max_s: float = Field(default=30, ge=0)
+    provider_timeout_s: float = Field(default=30, gt=0)
+    # Per provider, JSON {"deepl": 5}: requests/s and characters/s (absent: unlimited).
+    provider_requests_per_s: dict[str, float] = Field(default_factory=dict)
+    provider_chars_per_s: dict[str, float] = Field(default_factory=dict)
+    # Price per million billed characters, JSON {"deepl": 25}; merged over DEFAULT_PRICES.
+    provider_prices: dict[str, float] = Field(default_factory=dict)
+    breaker_window_s: float = Field(default=30, gt=0)
+    breaker_min_calls: int = Field(default=5, ge=1)
+    breaker_error_rate: float = Field(default=0.5, gt=0, le=1)
+    breaker_open_s: float = Field(default=30, ge=0)
+    # Requests needing a provider call, per user and minute (0: off); over it: wait or DLQ.
+    user_requests_per_min: float = Field(default=100, ge=0)
+    user_rate_limit_mode: Literal["wait", "dlq"] = "wait"
     rekey_batch_max: int = Field(default=500, ge=1)
     rekey_linger_ms: int = Field(default=10, ge=0)
+
+    # --- Provider endpoints and keys (keys are secrets: never logged) ---------------------------
+    deepl_api_key: SecretStr | None = None
+    deepl_base_url: str | None = None  # default: api-free.deepl.com for keys ending ":fx", else api.deepl.com
+    google_api_key: SecretStr | None = None
+    google_base_url: str = "https://translation.googleapis.com"
+    libre_url: str = "http://127.0.0.1:5000"
+    libre_api_key: SecretStr | None = None
+    openai_base_url: str = "https://api.openai.com"
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
 
     # --- Sink ------------------------------------------------------------------------------------
     sink_group: str = "linguaflow-sink"
@@ -62,6 +94,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # /ready reports a stall when input waits and no read offset moved for this long.
     stall_after_s: float = Field(default=60.0, gt=0)
+
+    def price_per_char(self, provider: str) -> float:
+        per_million = self.provider_prices.get(provider, DEFAULT_PRICES.get(provider, 0.0))
+        return per_million / 1_000_000
 
     @property
     def pg_data_dir(self) -> Path:

@@ -18,7 +18,7 @@ from linguaflow.telemetry import Telemetry
 from sinks.postgres import PostgresResultSink
 from sinks.runner import ResultSinkRunner
 from streams.app import StreamsRuntime, wall_ms
-from streams.providers import create_provider
+from streams.providers.resilient import build_resilient
 
 log = logging.getLogger("linguaflow.worker")
 
@@ -60,7 +60,8 @@ class EmbeddedSink:
 
 def build_runtime(settings: Settings, *, with_sink: bool) -> StreamsRuntime:
     telemetry = Telemetry()
-    runtime = StreamsRuntime(settings, create_provider(settings.provider, settings), telemetry)
+    provider = build_resilient(settings, telemetry=telemetry, clock=wall_ms)
+    runtime = StreamsRuntime(settings, provider, telemetry)
     app = runtime.app
     app.start_hooks.insert(0, lambda: _ensure_topics(settings))
     sink = None
@@ -131,6 +132,7 @@ def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink | None) -> None:
                 "keys_in_flight": runtime.engine.keys_in_flight,
                 "cache_entries": len(runtime.table),
                 "provider": runtime.provider.name,
+                "breakers": runtime.provider.breaker_states(),
             }
         )
 

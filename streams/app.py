@@ -27,7 +27,7 @@ from schemas import DeadLetter, TranslationResult, decode_request, encode, encod
 from streams.dedup import DedupEngine, EngineConfig
 from streams.keying import ORIGIN_HEADER, TRACE_HEADER, KeyedRequest, Origin, dead_letter, key_request
 from streams.offsets import OffsetTracker
-from streams.providers.base import Provider
+from streams.providers.resilient import ResilientProvider
 
 log = logging.getLogger("linguaflow.streams")
 Hook = Callable[[], Awaitable[None]]
@@ -127,7 +127,7 @@ class StreamsRuntime:
     def __init__(
         self,
         settings: Settings,
-        provider: Provider,
+        provider: ResilientProvider,
         telemetry: Telemetry,
         *,
         clock: Callable[[], float] = wall_ms,
@@ -188,24 +188,18 @@ class StreamsRuntime:
             EngineConfig(
                 linger_ms=settings.provider_linger_ms,
                 max_inflight_batches=settings.provider_max_inflight_batches,
-                attempts=settings.provider_attempts,
-                backoff_ms=settings.provider_backoff_ms,
+                user_requests_per_min=settings.user_requests_per_min,
+                rate_limit_mode=settings.user_rate_limit_mode,
             ),
             clock=clock,
             telemetry=telemetry,
             on_fatal=self._fatal,
         )
+        self.app.stop_hooks.append(provider.close)  # runs first: after the agents drained
         self.app.agent(self.requests_topic, name="rekey_agent")(self._rekey_agent)
         self.app.agent(self.keyed_topic, name="dedup_agent")(self._dedup_agent)
         self.app.task(self._flusher)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
-
-    def _model_version_for(self, hint: str | None) -> str:
-        if hint is not None and hint != self.provider.name:
-            raise InvalidRequest(
-                f"provider {hint!r} is not configured on this worker", reason="unknown_provider"
-            )
-        return self.provider.model_version
 
     async def _rekey_agent(self, stream: Any) -> None:
         settings = self.settings
@@ -217,7 +211,7 @@ class StreamsRuntime:
             outcome = key_request(
                 message.value,
                 origin,
-                model_version_for=self._model_version_for,
+                model_version_for=self.provider.model_version_for,
                 max_text_chars=settings.max_text_chars,
                 now_ms=int(self.clock()),
                 traceparent=trace.decode() if trace else None,

@@ -1,5 +1,5 @@
 """Pure batch accumulation for provider calls: jobs are grouped by everything a provider request
-shares (languages, format, formality, glossary, context) and released when a group reaches the
+shares (languages, format, formality, glossary, context, provider hint) and released when a group reaches the
 provider's limits or has lingered long enough. Time is passed in; nothing here sleeps."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from streams.providers.base import ProviderLimits, TranslationJob
 
-GroupKey = tuple[str, str, str, str, str, str]
+GroupKey = tuple[str, str, str, str, str, str, str]
 
 
 def group_key(job: TranslationJob) -> GroupKey:
@@ -20,6 +20,7 @@ def group_key(job: TranslationJob) -> GroupKey:
         job.formality,
         job.glossary or "",
         job.context or "",
+        job.provider or "",
     )
 
 

@@ -20,8 +20,8 @@ from schemas import CacheEntry, DeadLetter, TranslationResult, decode_cache_entr
 from streams.batching import BatchAccumulator
 from streams.keying import KeyedRequest, dead_letter
 from streams.outcomes import new_entry, result_for
-from streams.providers.base import Provider, Translated, TranslationJob
-from streams.retry import with_retries
+from streams.providers.base import PartialTranslation, Provider, Translated, TranslationJob, check_answers
+from streams.ratelimit import KeyedLimiter
 from streams.singleflight import InFlight
 
 Clock = Callable[[], float]  # epoch milliseconds
@@ -42,8 +42,8 @@ class Waiter:
 class EngineConfig:
     linger_ms: float
     max_inflight_batches: int
-    attempts: int
-    backoff_ms: float
+    user_requests_per_min: float = 0  # 0: no per-user limit
+    rate_limit_mode: str = "wait"  # over the limit: "wait" (delay the call) or "dlq" (rate_limited)
 
 
 class DedupEngine:
@@ -71,7 +71,10 @@ class DedupEngine:
         self._pending = BatchAccumulator(provider.limits, config.linger_ms)
         self._slots = asyncio.Semaphore(config.max_inflight_batches)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._delayed: dict[str, tuple[TranslationJob, asyncio.Task[None]]] = {}  # user's turn
         self._wakeup = asyncio.Event()
+        rate = config.user_requests_per_min
+        self._users = KeyedLimiter(rate) if rate > 0 else None
 
     @property
     def keys_in_flight(self) -> int:
@@ -96,7 +99,38 @@ class DedupEngine:
             request.formality,
             request.glossary,
             request.context,
+            request.provider,
         )
+        wait_ms = self._user_wait_ms(request.user)
+        if wait_ms is None:
+            problem = ProviderError(
+                f"user {request.user!r} is over {self._config.user_requests_per_min:g} requests/min",
+                reason="rate_limited",
+            )
+            await self._fail([job], problem)
+        elif wait_ms > 0:
+            self._telemetry.count("user_rate_limited", mode="wait")
+            task = asyncio.create_task(self._add_later(job, wait_ms / 1000))
+            self._delayed[job.cache_key] = (job, task)
+            self._track(task)
+        else:
+            await self._add(job)
+
+    def _user_wait_ms(self, user: str) -> float | None:
+        """Per-user limit on requests that need a provider call (hits and coalesced are free):
+        ms to wait, or None when the request must go to the DLQ (mode ``dlq``)."""
+        if self._users is None:
+            return 0.0
+        if self._config.rate_limit_mode == "dlq":
+            return 0.0 if self._users.try_take(user, self._clock()) else None
+        return self._users.reserve(user, self._clock())
+
+    async def _add_later(self, job: TranslationJob, delay_s: float) -> None:
+        await self._sleep(delay_s)
+        del self._delayed[job.cache_key]
+        await self._add(job)
+
+    async def _add(self, job: TranslationJob) -> None:
         for batch in self._pending.add(job, self._clock()):
             await self._launch(batch)
         self._wakeup.set()
@@ -113,69 +147,65 @@ class DedupEngine:
                 await self._launch(batch)
 
     async def drain(self) -> None:
-        """Send everything pending now and wait until every call in flight has answered."""
-        for batch in self._pending.drain():
-            await self._launch(batch)
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks))
+        """Send everything pending now and wait until every call in flight has answered.
+
+        Requests the user limit delays are sent now too: a rebalance or shutdown must not wait
+        minutes for a busy user's turn (the limit protects the steady state, not a hand-over)."""
+        while True:
+            delayed, self._delayed = list(self._delayed.values()), {}
+            for job, task in delayed:
+                task.cancel()
+                await self._add(job)
+            for batch in self._pending.drain():
+                await self._launch(batch)
+            if not self._tasks:
+                return
+            outcomes = await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            for outcome in outcomes:  # cancelled delays are expected; anything else is not
+                if isinstance(outcome, BaseException) and not isinstance(outcome, asyncio.CancelledError):
+                    raise outcome
 
     async def _launch(self, batch: Sequence[TranslationJob]) -> None:
         await self._slots.acquire()  # back-pressure: the agent stops reading while calls are saturated
-        task = asyncio.create_task(self._call(list(batch)))
+        self._track(asyncio.create_task(self._call(list(batch))))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _call(self, batch: list[TranslationJob]) -> None:
-        attempts = 0
-
-        async def attempt() -> list[Translated]:
-            nonlocal attempts
-            attempts += 1
-            self._telemetry.count("provider_calls", provider=self._provider.name)
-            self._telemetry.count("provider_texts", len(batch), provider=self._provider.name)
-            return _checked(batch, await self._provider.translate(batch))
-
+        """One call: retries and fallbacks are the provider's business (``ResilientProvider``)."""
+        name = self._provider.name
         try:
-            translated = await with_retries(
-                attempt,
-                attempts=self._config.attempts,
-                base_ms=self._config.backoff_ms,
-                cap_ms=self._config.backoff_ms * 50,
-                sleep=self._sleep,
-                on_retry=lambda n, exc: self._telemetry.count("provider_retries", reason=exc.reason),
-            )
+            translated = check_answers(batch, await self._provider.translate(batch))
+        except PartialTranslation as exc:
+            await self._complete(exc.done)
+            await self._fail(batch, ProviderError(f"{name}: {exc}", reason="provider_failed"))
         except LinguaflowError as exc:
-            await self._fail(batch, exc, attempts)
+            await self._fail(batch, ProviderError(f"{name} ({exc.reason}): {exc}", reason="provider_failed"))
         except Exception as exc:  # a provider bug must not kill the worker nor lose requests
             await self._fail(
-                batch, ProviderError(f"provider crashed: {exc!r}", reason="provider_crashed"), attempts
+                batch, ProviderError(f"{name} (provider_crashed): {exc!r}", reason="provider_failed")
             )
         else:
-            await self._complete(batch, translated)
+            await self._complete(translated)
         finally:
             self._slots.release()
 
-    async def _complete(self, batch: list[TranslationJob], translated: list[Translated]) -> None:
+    async def _complete(self, translated: list[Translated]) -> None:
         now = self._clock()
         for out in translated:
             waiters = self._inflight.complete(out.cache_key)
             if not waiters:
                 continue
-            entry = new_entry(
-                waiters[0].keyed.request,
-                out,
-                provider=self._provider.name,
-                model=self._provider.model_version,
-                cost_per_char=self._provider.cost_per_char,
-                now_ms=now,
-            )
+            entry = new_entry(waiters[0].keyed.request, out, now_ms=now)
             self._cache[out.cache_key] = encode(entry)
             for i, waiter in enumerate(waiters):
                 await self._emit(waiter, entry, cache_hit=False, coalesced=i > 0)
 
-    async def _fail(self, batch: list[TranslationJob], exc: LinguaflowError, attempts: int) -> None:
+    async def _fail(self, batch: list[TranslationJob], problem: LinguaflowError) -> None:
+        """Dead-letter every request still waiting on these jobs (the completed ones are gone)."""
         now = int(self._clock())
-        problem = ProviderError(f"{self._provider.name} ({exc.reason}): {exc}", reason="provider_failed")
         for job in batch:
             for waiter in self._inflight.complete(job.cache_key):
                 letter = dead_letter(
@@ -183,7 +213,6 @@ class DedupEngine:
                     problem,
                     now_ms=now,
                     request_id=waiter.keyed.request.request_id,
-                    attempts=attempts,
                 )
                 self._telemetry.count("dlq", reason=letter.reason)
                 fut = await self._outbox.dead_letter(encode_request(waiter.keyed.request), letter)
@@ -210,13 +239,3 @@ class DedupEngine:
                 self._on_fatal(exc)
 
         fut.add_done_callback(done)
-
-
-def _checked(batch: list[TranslationJob], translated: list[Translated]) -> list[Translated]:
-    if [t.cache_key for t in translated] != [j.cache_key for j in batch]:
-        raise ProviderError(
-            f"asked for {len(batch)} translations, got {len(translated)} (or out of order)",
-            reason="provider_bad_response",
-            retriable=True,
-        )
-    return translated

@@ -13,6 +13,7 @@ import itertools
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -124,6 +125,18 @@ class Stack:
         worker = WorkerProcess(self, self.tmp / f"{name}.log")
         self.workers.append(worker)
         return worker
+
+    async def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``linguaflow ARGS`` as a user runs it, with this stack's settings."""
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "linguaflow.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
         conn = await asyncpg.connect(self.db_url)

@@ -1,6 +1,11 @@
 """Translation providers: one protocol, a registry, one module per provider."""
 
-from streams.providers import pseudo as _pseudo  # noqa: F401  (registers itself)
+# Each provider module registers itself on import.
+from streams.providers import deepl as _deepl  # noqa: F401
+from streams.providers import google as _google  # noqa: F401
+from streams.providers import libre as _libre  # noqa: F401
+from streams.providers import openai_chat as _openai_chat  # noqa: F401
+from streams.providers import pseudo as _pseudo  # noqa: F401
 from streams.providers.base import (
     Provider,
     ProviderLimits,

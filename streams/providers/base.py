@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from linguaflow.errors import ConfigError
+from linguaflow.errors import ConfigError, ProviderError
 from linguaflow.settings import Settings
 
 
@@ -21,7 +21,12 @@ class ProviderLimits:
 
 @dataclass(frozen=True, slots=True)
 class TranslationJob:
-    """One unique text to translate (many requests may wait on it)."""
+    """One unique text to translate (many requests may wait on it).
+
+    What a provider receives is masked (``streams.placeholders``): ``text`` is an XML fragment of
+    escaped prose and ``<x id="N"/>`` tokens, whatever ``format`` the request had; send it in the
+    API's markup mode. ``provider`` is the request's provider hint (only that provider answers).
+    """
 
     cache_key: str
     text: str
@@ -31,20 +36,58 @@ class TranslationJob:
     formality: str = "default"
     glossary: str | None = None
     context: str | None = None
+    provider: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Translated:
+    """One translation, saying which provider and model answered and what it cost."""
+
     cache_key: str
     text: str
     billed_chars: int
+    provider: str
+    model: str
+    cost: float
+
+
+def answer(provider: Provider, job: TranslationJob, text: str, billed_chars: int) -> Translated:
+    return Translated(
+        job.cache_key,
+        text,
+        billed_chars,
+        provider.name,
+        provider.model_version,
+        round(billed_chars * provider.cost_per_char, 8),
+    )
+
+
+def check_answers(batch: Sequence[TranslationJob], answers: list[Translated]) -> list[Translated]:
+    """One answer per job, in order, or a retriable bad response (never a key left waiting)."""
+    if [a.cache_key for a in answers] != [j.cache_key for j in batch]:
+        raise ProviderError(
+            f"asked for {len(batch)} translations, got {len(answers)} (or out of order)",
+            reason="provider_bad_response",
+            retriable=True,
+        )
+    return answers
+
+
+class PartialTranslation(ProviderError):
+    """Some jobs of a batch were translated, the others failed (``str(self)`` says why)."""
+
+    reason = "provider_failed"
+
+    def __init__(self, message: str, done: list[Translated]) -> None:
+        super().__init__(message, retriable=False)
+        self.done = done
 
 
 class Provider(Protocol):
     name: str
     model_version: str  # hashed into cache keys: changing the model or prompt makes new keys
     limits: ProviderLimits
-    cost_per_char: float
+    cost_per_char: float  # from the price setting (per million characters)
 
     async def translate(self, batch: Sequence[TranslationJob]) -> list[Translated]:
         """Translate a batch that fits ``limits``; one Translated per job, in order.

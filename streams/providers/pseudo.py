@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from linguaflow.settings import Settings
-from streams.providers.base import ProviderLimits, Translated, TranslationJob, register
+from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
 
 _PROTECTED = re.compile(r"\{\{[^{}]*\}\}|\{[^{}]*\}|%(?:\([^)]*\))?[sdif]|<[^<>]+>|&[A-Za-z#0-9]+;")
 _ACCENTS = str.maketrans(
@@ -35,13 +35,12 @@ class PseudoProvider:
     name = "pseudo"
     model_version = "pseudo/1"
     limits = ProviderLimits(max_texts=100, max_chars=100_000)
-    cost_per_char = 0.0
+
+    def __init__(self, cost_per_char: float = 0.0) -> None:
+        self.cost_per_char = cost_per_char  # free by default; priced only to exercise cost reports
 
     async def translate(self, batch: Sequence[TranslationJob]) -> list[Translated]:
-        return [
-            Translated(job.cache_key, pseudo_localise(job.text, job.target_lang), len(job.text))
-            for job in batch
-        ]
+        return [answer(self, job, pseudo_localise(job.text, job.target_lang), len(job.text)) for job in batch]
 
     async def close(self) -> None:
         return None
@@ -49,4 +48,4 @@ class PseudoProvider:
 
 @register("pseudo")
 def _create(settings: Settings) -> PseudoProvider:
-    return PseudoProvider()
+    return PseudoProvider(settings.price_per_char("pseudo"))

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
-import sys
 from dataclasses import replace
 
 import asyncpg
@@ -19,15 +16,7 @@ pytestmark = pytest.mark.integration
 
 async def test_migrate_twice_via_the_cli_changes_nothing_the_second_time(stack: Stack) -> None:
     # make_stack already migrated this database once.
-    proc = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "linguaflow.cli", "db", "migrate"],
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = await stack.cli("db", "migrate")
     assert proc.returncode == 0, proc.stderr
     assert "none (schema is current)" in proc.stdout
     versions = await stack.fetchval("SELECT array_agg(version ORDER BY version) FROM schema_migrations")

@@ -17,7 +17,7 @@ from schemas import DeadLetter, TranslationResult, cache_key, decode_cache_entry
 from schemas.dlq import header_map
 from streams.dedup import DedupEngine, EngineConfig
 from streams.keying import KeyedRequest, Origin
-from streams.providers.base import ProviderLimits, Translated, TranslationJob
+from streams.providers.base import PartialTranslation, ProviderLimits, Translated, TranslationJob, answer
 
 T0 = 1_700_000_000_000.0
 COST_PER_CHAR = 0.001
@@ -82,7 +82,7 @@ class CountingProvider:
         self.batches.append(list(batch))
         if self.behaviour is not None:
             return self.behaviour(batch)
-        return [Translated(j.cache_key, f"<{j.target_lang}>{j.text}", len(j.text)) for j in batch]
+        return [answer(self, j, f"<{j.target_lang}>{j.text}", len(j.text)) for j in batch]
 
     async def close(self) -> None:
         self.closed = True
@@ -96,14 +96,14 @@ class Acks:
         return lambda: self.done.append(name)
 
 
-async def no_sleep(seconds: float) -> None:
-    return None
-
-
 async def settle() -> None:
     """Run callbacks already scheduled on the loop (no wall-clock waiting)."""
     for _ in range(5):
         await asyncio.sleep(0)
+
+
+def ok(job: TranslationJob, text: str) -> Translated:
+    return answer(CountingProvider(), job, text, len(job.text))
 
 
 def keyed(request_id: str, text: str = "Hello", *, offset: int = 0, **fields: Any) -> KeyedRequest:
@@ -122,7 +122,7 @@ class Harness:
         *,
         hold: bool = False,
         linger_ms: float = 1_000,
-        attempts: int = 2,
+        **limits: Any,
     ) -> None:
         self.provider = provider or CountingProvider()
         self.cache: dict[str, bytes] = {}
@@ -135,12 +135,16 @@ class Harness:
             self.provider,
             self.cache,
             self.outbox,
-            EngineConfig(linger_ms=linger_ms, max_inflight_batches=2, attempts=attempts, backoff_ms=0),
+            EngineConfig(linger_ms=linger_ms, max_inflight_batches=2, **limits),
             clock=self.clock,
             telemetry=self.telemetry,
             on_fatal=self.fatal.append,
-            sleep=no_sleep,
+            sleep=self.sleep,
         )
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
 
     async def send(self, request: KeyedRequest) -> None:
         await self.engine.on_request(request, self.acks(request.request.request_id))
@@ -190,7 +194,6 @@ async def test_miss_then_coalesced_then_hit_calls_the_provider_once() -> None:
     assert h.fatal == []
     stats = h.telemetry.snapshot()
     assert stats["requests_in"] == 3
-    assert stats["provider_calls"] == 1
     assert stats["results.outcome.miss"] == 1
     assert stats["results.outcome.coalesced"] == 1
     assert stats["results.outcome.hit"] == 1
@@ -303,7 +306,7 @@ def raise_(exc: Exception) -> Callable[[Sequence[TranslationJob]], list[Translat
 
 async def test_non_retriable_provider_error_dead_letters_every_waiter() -> None:
     provider = CountingProvider(raise_(ProviderError("quota exhausted", reason="quota", retriable=False)))
-    h = Harness(provider, hold=True, attempts=3)
+    h = Harness(provider, hold=True)
     a1, a2, b = keyed("a1", offset=10), keyed("a2", offset=11), keyed("b", "Other", offset=12)
     await h.send(a1)
     await h.send(a2)
@@ -311,7 +314,7 @@ async def test_non_retriable_provider_error_dead_letters_every_waiter() -> None:
     await h.engine.drain()
     await settle()
 
-    assert len(provider.batches) == 1  # not retried
+    assert len(provider.batches) == 1  # retries are the ResilientProvider's business
     assert h.outbox.results == []
     assert h.cache == {}
     assert h.engine.keys_in_flight == 0
@@ -346,7 +349,7 @@ async def test_a_crashing_provider_dead_letters_and_the_engine_keeps_working() -
         calls += 1
         if calls == 1:
             raise RuntimeError("segfault-ish")
-        return [Translated(j.cache_key, "ok:" + j.text, len(j.text)) for j in batch]
+        return [ok(j, "ok:" + j.text) for j in batch]
 
     h = Harness(CountingProvider(crash_once))
     await h.send(keyed("a"))
@@ -374,49 +377,103 @@ async def test_a_crashing_provider_dead_letters_and_the_engine_keeps_working() -
     assert sorted(h.acks.done) == ["a", "a-again", "b"]
 
 
-async def test_wrong_number_of_translations_is_retried_then_dead_lettered() -> None:
+async def test_wrong_number_of_translations_is_dead_lettered() -> None:
     provider = CountingProvider(lambda batch: [])
-    h = Harness(provider, attempts=2)
+    h = Harness(provider)
     await h.send(keyed("a"))
     await h.engine.drain()
     await settle()
-    assert len(provider.batches) == 2
+    assert len(provider.batches) == 1
     assert h.outbox.results == []
     assert len(h.outbox.letters) == 1
     _, letter = h.outbox.letters[0]
     assert letter.reason == "provider_failed"
-    assert letter.attempts == 2
     assert "provider_bad_response" in letter.error
     assert h.cache == {}
-    stats = h.telemetry.snapshot()
-    assert stats["provider_retries.reason.provider_bad_response"] == 1
-    assert stats["provider_calls"] == 2
 
 
-async def test_wrong_number_then_right_number_succeeds_on_retry() -> None:
-    calls = 0
+async def test_a_partial_translation_answers_the_done_jobs_and_dead_letters_the_rest() -> None:
+    def half(batch: Sequence[TranslationJob]) -> list[Translated]:
+        raise PartialTranslation(
+            "all providers failed (1 of 2): x: placeholder_mismatch", [ok(batch[0], "A")]
+        )
 
-    def short_once(batch: Sequence[TranslationJob]) -> list[Translated]:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            return []
-        return [Translated(j.cache_key, "fine", len(j.text)) for j in batch]
-
-    h = Harness(CountingProvider(short_once), attempts=2)
-    await h.send(keyed("a"))
+    h = Harness(CountingProvider(half))
+    await h.send(keyed("a", "one"))
+    await h.send(keyed("a2", "one", offset=1))
+    await h.send(keyed("b", "two", offset=2))
     await h.engine.drain()
     await settle()
-    assert calls == 2
-    assert [(r.request_id, r.translated_text) for r in h.outbox.results] == [("a", "fine")]
+    assert sorted((r.request_id, r.outcome, r.translated_text) for r in h.outbox.results) == [
+        ("a", "miss", "A"),
+        ("a2", "coalesced", "A"),
+    ]
+    assert [(letter.request_id, letter.reason) for _, letter in h.outbox.letters] == [
+        ("b", "provider_failed")
+    ]
+    assert "placeholder_mismatch" in h.outbox.letters[0][1].error
+    assert len(h.cache) == 1
+    assert h.engine.keys_in_flight == 0
+    assert sorted(h.acks.done) == ["a", "a2", "b"]
+
+
+async def test_over_the_user_limit_in_dlq_mode_goes_to_the_dlq_as_rate_limited() -> None:
+    h = Harness(user_requests_per_min=2, rate_limit_mode="dlq")
+    for i in range(3):
+        await h.send(keyed(f"r{i}", f"text {i}", offset=i))
+    await h.send(keyed("dup", "text 0", offset=9))  # coalesced: free, never limited
+    await h.send(keyed("other", "text 2", user="someone-else", offset=10))
+    await h.engine.drain()
+    await settle()
+    assert sorted(r.request_id for r in h.outbox.results) == ["dup", "other", "r0", "r1"]
+    assert [(letter.request_id, letter.reason) for _, letter in h.outbox.letters] == [("r2", "rate_limited")]
+    assert "2 requests/min" in h.outbox.letters[0][1].error
+    assert sorted(h.acks.done) == ["dup", "other", "r0", "r1", "r2"]
+
+    h.clock.advance(30_000)  # half a minute refills one request
+    await h.send(keyed("later", "text 3", offset=11))
+    await h.engine.drain()
+    await settle()
+    assert "later" in {r.request_id for r in h.outbox.results}
+
+
+async def test_over_the_user_limit_in_wait_mode_waits_and_loses_nothing() -> None:
+    h = Harness(user_requests_per_min=60, rate_limit_mode="wait")
+    for i in range(62):
+        await h.send(keyed(f"r{i}", f"text {i}", offset=i))
+    await settle()  # the delayed ones take their (fake) turn before the drain
+    await h.engine.drain()
+    await settle()
+    assert len(h.outbox.results) == 62
     assert h.outbox.letters == []
+    assert h.slept == [pytest.approx(1.0), pytest.approx(2.0)]  # one request a second beyond the burst
+    assert h.telemetry.snapshot()["user_rate_limited.mode.wait"] == 2
+
+
+async def test_drain_does_not_wait_for_a_delayed_users_turn() -> None:
+    h = Harness(user_requests_per_min=1, rate_limit_mode="wait")
+    turns: list[float] = []
+
+    async def a_long_wait(seconds: float) -> None:
+        turns.append(seconds)
+        await asyncio.Event().wait()  # never ends by itself
+
+    h.engine._sleep = a_long_wait
+    await h.send(keyed("first", "one"))
+    await h.send(keyed("second", "two", offset=1))  # 60 s later by the limit
+    await asyncio.wait_for(h.engine.drain(), timeout=5)  # a rebalance or shutdown
+    await settle()
+    assert turns == [pytest.approx(60.0)]
+    assert sorted(r.request_id for r in h.outbox.results) == ["first", "second"]
+    assert sorted(h.acks.done) == ["first", "second"]
+    assert h.engine.keys_in_flight == 0
 
 
 async def test_translations_out_of_order_are_rejected() -> None:
     def reversed_(batch: Sequence[TranslationJob]) -> list[Translated]:
-        return [Translated(j.cache_key, j.text, len(j.text)) for j in reversed(batch)]
+        return [ok(j, j.text) for j in reversed(batch)]
 
-    h = Harness(CountingProvider(reversed_), attempts=1)
+    h = Harness(CountingProvider(reversed_))
     await h.send(keyed("a", "one"))
     await h.send(keyed("b", "two"))
     await h.engine.drain()
@@ -426,31 +483,10 @@ async def test_translations_out_of_order_are_rejected() -> None:
     assert h.cache == {}
 
 
-async def test_retriable_provider_error_is_retried_until_success() -> None:
-    calls = 0
-
-    def busy_once(batch: Sequence[TranslationJob]) -> list[Translated]:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise ProviderError("429", reason="rate_limited", retriable=True)
-        return [Translated(j.cache_key, "T", len(j.text)) for j in batch]
-
-    h = Harness(CountingProvider(busy_once), attempts=3)
-    await h.send(keyed("a"))
-    await h.engine.drain()
-    await settle()
-    assert calls == 2
-    assert [r.outcome for r in h.outbox.results] == ["miss"]
-    # billed once: the failed attempt is not in the result
-    assert h.outbox.results[0].billed_chars == 5
-    assert h.telemetry.snapshot()["provider_retries.reason.rate_limited"] == 1
-
-
 async def test_a_dead_lettered_request_can_be_replayed() -> None:
     """An operator replays DLQ values into translation.requests, so the value must decode to the same
     request, also for one without ``user`` (the engine re-encodes the request it holds)."""
-    h = Harness(CountingProvider(raise_(ProviderError("down", retriable=False))), attempts=1)
+    h = Harness(CountingProvider(raise_(ProviderError("down", retriable=False))))
     data = {"request_id": "no-user", "text": "Hello", "target_lang": "de"}
     request = decode_request(orjson.dumps(data), max_text_chars=1_000, now_ms=int(T0))
     await h.send(KeyedRequest(cache_key(request, "counting/1"), request, Origin("t", 0, 0)))

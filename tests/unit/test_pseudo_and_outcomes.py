@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -24,7 +25,7 @@ from schemas import (
 )
 from streams.outcomes import new_entry, result_for
 from streams.providers import create_provider, provider_names
-from streams.providers.base import Translated, TranslationJob
+from streams.providers.base import Translated, TranslationJob, answer
 from streams.providers.pseudo import PseudoProvider, pseudo_localise
 
 RELAXED = settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -126,9 +127,9 @@ async def test_pseudo_provider_translates_one_per_job_in_order() -> None:
     ]
     out = await provider.translate(jobs)
     assert out == [
-        Translated("k1", "[de| Ĥéļļö]", 5),
-        Translated("k2", "[fr| {n} îţémš]", 9),
-        Translated("k3", "[de| ]", 0),
+        Translated("k1", "[de| Ĥéļļö]", 5, "pseudo", "pseudo/1", 0.0),
+        Translated("k2", "[fr| {n} îţémš]", 9, "pseudo", "pseudo/1", 0.0),
+        Translated("k3", "[de| ]", 0, "pseudo", "pseudo/1", 0.0),
     ]
     await provider.close()
 
@@ -167,13 +168,9 @@ def request(**fields: Any) -> TranslationRequest:
 
 
 def entry_for(req: TranslationRequest, billed: int = 5, cost_per_char: float = 0.00002) -> CacheEntry:
+    deepl = SimpleNamespace(name="deepl", model_version="deepl/v2", cost_per_char=cost_per_char)
     return new_entry(
-        req,
-        Translated("key-1", "Hallo", billed),
-        provider="deepl",
-        model="deepl/v2",
-        cost_per_char=cost_per_char,
-        now_ms=NOW,
+        req, answer(deepl, TranslationJob("key-1", "Hello", "en", "de"), "Hallo", billed), now_ms=NOW
     )
 
 
@@ -195,7 +192,9 @@ def test_new_entry_fields() -> None:
 
 
 @given(billed=st.integers(0, 100_000), per_char=st.floats(0, 0.01))
-def test_new_entry_cost_is_billed_chars_times_price(billed: int, per_char: float) -> None:
+def test_the_answer_costs_billed_chars_times_price_and_the_entry_records_it(
+    billed: int, per_char: float
+) -> None:
     entry = entry_for(request(), billed, per_char)
     assert entry.cost == pytest.approx(billed * per_char, abs=1e-8)
     assert entry.billed_chars == billed
@@ -203,9 +202,7 @@ def test_new_entry_cost_is_billed_chars_times_price(billed: int, per_char: float
 
 @given(now=st.floats(0, 10**13))
 def test_entry_version_is_microseconds(now: float) -> None:
-    entry = new_entry(
-        request(), Translated("k", "t", 1), provider="p", model="m", cost_per_char=0, now_ms=now
-    )
+    entry = new_entry(request(), Translated("k", "t", 1, "p", "m", 0.0), now_ms=now)
     assert entry.version == int(now * 1000)
     assert entry.created_at == int(now)
 

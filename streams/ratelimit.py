@@ -1,0 +1,78 @@
+"""Token buckets, pure: state in, state out, time passed in (epoch ms). Used per provider
+(requests/s and characters/s) and per user (requests/min)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBucket:
+    rate_per_ms: float  # refill speed
+    capacity: float  # burst size
+    tokens: float
+    updated_ms: float
+
+    @classmethod
+    def full(cls, per_second: float, now_ms: float, burst_s: float = 1.0) -> TokenBucket:
+        capacity = max(1.0, per_second * burst_s)
+        return cls(per_second / 1000, capacity, capacity, now_ms)
+
+    def refilled(self, now_ms: float) -> TokenBucket:
+        elapsed = max(0.0, now_ms - self.updated_ms)
+        tokens = min(self.capacity, self.tokens + elapsed * self.rate_per_ms)
+        return replace(self, tokens=tokens, updated_ms=max(now_ms, self.updated_ms))
+
+    def reserve(self, now_ms: float, n: float = 1) -> tuple[TokenBucket, float]:
+        """Take ``n`` tokens now, borrowing from the future if needed; return the new state and
+        how long (ms) the caller must wait before acting. Later callers queue behind."""
+        bucket = self.refilled(now_ms)
+        tokens = bucket.tokens - n
+        wait = 0.0 if tokens >= 0 else -tokens / bucket.rate_per_ms
+        return replace(bucket, tokens=tokens), wait
+
+    def try_take(self, now_ms: float, n: float = 1) -> tuple[TokenBucket, bool]:
+        """Take ``n`` tokens only if they are there now."""
+        bucket = self.refilled(now_ms)
+        if bucket.tokens < n:
+            return bucket, False
+        return replace(bucket, tokens=bucket.tokens - n), True
+
+    def idle(self, now_ms: float) -> bool:
+        """Full again: forgetting this bucket changes nothing."""
+        return self.refilled(now_ms).tokens >= self.capacity
+
+
+class KeyedLimiter:
+    """One bucket per key (e.g. per user), ``per_minute`` requests with a burst of one minute's
+    worth. Idle buckets are forgotten, so memory follows active keys only."""
+
+    def __init__(self, per_minute: float, *, max_keys: int = 100_000) -> None:
+        self._per_second = per_minute / 60
+        self._burst_s = 60.0
+        self._max_keys = max_keys
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _bucket(self, key: str, now_ms: float) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self._max_keys:
+                self._forget_idle(now_ms)
+            bucket = TokenBucket.full(self._per_second, now_ms, self._burst_s)
+        return bucket
+
+    def reserve(self, key: str, now_ms: float) -> float:
+        """Milliseconds to wait before this key's request may go ahead (0: now)."""
+        self._buckets[key], wait = self._bucket(key, now_ms).reserve(now_ms)
+        return wait
+
+    def try_take(self, key: str, now_ms: float) -> bool:
+        self._buckets[key], ok = self._bucket(key, now_ms).try_take(now_ms)
+        return ok
+
+    def _forget_idle(self, now_ms: float) -> None:
+        for key in [k for k, b in self._buckets.items() if b.idle(now_ms)]:
+            del self._buckets[key]

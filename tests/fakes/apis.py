@@ -1,0 +1,100 @@
+"""The wire formats of the real APIs, as the fakes speak them: where the texts are in a request,
+what a success and an error look like. A fake "translation" is ``[target] text`` with every
+``<x id="N"/>`` placeholder tag kept; ``mangle`` loses the first one (or invents one)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+TOKEN = re.compile(r'<x id="\d+"/>')
+
+
+def mangle(text: str) -> str:
+    lost = TOKEN.sub("", text, count=1)
+    return lost if lost != text else text + " {invented}"
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    name: str
+    path: str
+    texts: Callable[[dict[str, Any]], list[str]]
+    target: Callable[[dict[str, Any]], str]
+    success: Callable[[dict[str, Any], list[str]], dict[str, Any]]
+    error: Callable[[int, str], dict[str, Any]]
+
+    def translate(self, body: dict[str, Any], text: str) -> str:
+        return f"[{self.target(body)}] {text}"
+
+    def mangle(self, text: str) -> str:
+        return mangle(text)
+
+
+DEEPL = ApiSpec(
+    name="deepl",
+    path="/v2/translate",
+    texts=lambda body: body["text"],
+    target=lambda body: body["target_lang"],
+    success=lambda body, out: {
+        "translations": [
+            {"detected_source_language": "EN", "text": t, "billed_characters": len(src)}
+            for t, src in zip(out, body["text"], strict=False)
+        ]
+    },
+    error=lambda status, message: {"message": message},
+)
+
+GOOGLE = ApiSpec(
+    name="google",
+    path="/language/translate/v2",
+    texts=lambda body: body["q"],
+    target=lambda body: body["target"],
+    success=lambda body, out: {"data": {"translations": [{"translatedText": t} for t in out]}},
+    error=lambda status, message: {
+        "error": {
+            "code": status,
+            "message": message,
+            "errors": [{"reason": "dailyLimitExceeded" if status == 403 else "backendError"}],
+        }
+    },
+)
+
+LIBRE = ApiSpec(
+    name="libre",
+    path="/translate",
+    texts=lambda body: body["q"],
+    target=lambda body: body["target"],
+    success=lambda body, out: {"translatedText": out},
+    error=lambda status, message: {"error": message},
+)
+
+
+def _task(body: dict[str, Any]) -> dict[str, Any]:
+    task: dict[str, Any] = orjson.loads(body["messages"][-1]["content"])
+    return task
+
+
+OPENAI = ApiSpec(
+    name="openai",
+    path="/v1/chat/completions",
+    texts=lambda body: _task(body)["texts"],
+    target=lambda body: _task(body)["target_lang"],
+    success=lambda body, out: {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": orjson.dumps({"translations": out}).decode()},
+                "finish_reason": "stop",
+            }
+        ],
+    },
+    error=lambda status, message: {"error": {"message": message, "type": "fake", "code": status}},
+)
