@@ -1,0 +1,1 @@
+"""The producer SDK: publish translation requests and await their translations."""
