@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import orjson
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from linguaflow.client import (
     DeadLettered,
@@ -20,6 +24,7 @@ from linguaflow.client import (
 )
 from linguaflow.errors import InfraError
 from linguaflow.kafka import end_offsets, ensure_topics, read_topic
+from linguaflow.settings import REPO_ROOT
 from streams.providers.pseudo import pseudo_localise
 from tests.harness import Broker, Stack, make_stack
 
@@ -140,3 +145,37 @@ async def test_without_a_worker_translate_times_out(stack: Stack) -> None:
 async def test_the_client_says_what_to_run_when_the_topics_are_missing(stack: Stack) -> None:
     with pytest.raises(InfraError, match="linguaflow up"):
         await TranslationClient(stack.settings).start()
+
+
+def readme_example(name: str) -> str:
+    """The code block that follows ``<!-- sdk-example: name -->`` in the README."""
+    text = (REPO_ROOT / "README.md").read_text()
+    after = text.split(f"<!-- sdk-example: {name} -->\n```python\n", 1)[1]
+    return after.split("\n```\n", 1)[0]
+
+
+async def test_the_readme_chat_example_translates_a_message_into_the_room_languages(served: Stack) -> None:
+    namespace: dict[str, Any] = {"__name__": "readme_chat"}
+    with mock.patch.dict(os.environ, served.env):
+        exec(compile(readme_example("chat"), "README.md:chat", "exec"), namespace)
+        async with TestClient(TestServer(namespace["app"])) as http:
+            response = await http.post("/messages", json={"room": "lobby", "user": "u7", "text": "Hi {name}"})
+            body = await response.json()
+    assert response.status == 200
+    assert body == {
+        "text": "Hi {name}",
+        "translations": {lang: pseudo_localise("Hi {name}", lang) for lang in ("de", "fr", "ja")},
+    }
+
+
+def test_the_readme_cms_example_backfills_the_catalogue(
+    served: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace: dict[str, Any] = {"__name__": "readme_cms"}
+    with mock.patch.dict(os.environ, served.env):
+        exec(compile(readme_example("cms"), "README.md:cms", "exec"), namespace)
+    assert capsys.readouterr().out == "translated 1000, skipped 0\n"
+    catalogue, translated = namespace["catalogue"], namespace["translated"]
+    assert translated == {
+        (sku, lang): pseudo_localise(title, lang) for sku, title in catalogue.items() for lang in ("de", "fr")
+    }
