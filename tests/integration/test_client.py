@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -145,6 +147,10 @@ async def test_without_a_worker_translate_times_out(stack: Stack) -> None:
 async def test_the_client_says_what_to_run_when_the_topics_are_missing(stack: Stack) -> None:
     with pytest.raises(InfraError, match="linguaflow up"):
         await TranslationClient(stack.settings).start()
+    sync_client = SyncTranslationClient(stack.settings)
+    with pytest.raises(InfraError, match="linguaflow up"):
+        await asyncio.to_thread(sync_client.start)
+    assert "linguaflow-client" not in {t.name for t in threading.enumerate()}  # its loop is gone
 
 
 def readme_example(name: str) -> str:
