@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, Unpack
 
-from linguaflow.client.build import RequestFields, build_request, request_fields
+from linguaflow.client.build import ENTROPY_BYTES, RequestFields, build_request, request_fields
 from linguaflow.client.listener import ReplyListener, existing_partitions
 from linguaflow.client.replies import PendingReplies, Translation
 from linguaflow.errors import InfraError, LinguaflowError, TranslationTimeout
@@ -80,7 +80,7 @@ class TranslationClient:
             data,
             max_text_chars=self.settings.max_text_chars,
             now_ms=int(now * 1000),
-            entropy=self._entropy(10),
+            entropy=self._entropy(ENTROPY_BYTES),
             idempotency_key=idempotency_key,
         )
 
