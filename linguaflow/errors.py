@@ -57,3 +57,29 @@ class InfraError(LinguaflowError):
     """A local broker or database could not be started, reached or stopped."""
 
     reason = "infra"
+
+
+class TranslationTimeout(LinguaflowError):
+    """The client published a request but no result or DLQ record for it arrived in time. The
+    request may still complete later; publishing it again with the same ``request_id`` is safe."""
+
+    reason = "timeout"
+    retriable = True
+
+    def __init__(self, message: str, *, request_id: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class DeadLettered(LinguaflowError):
+    """The worker sent the request to the DLQ; ``reason`` and ``message`` are its DLQ headers
+    (``error``, ``error_message``). Only a provider failure is worth retrying as is."""
+
+    def __init__(self, request_id: str, reason: str, message: str) -> None:
+        super().__init__(
+            f"request {request_id!r} was dead-lettered ({reason}): {message}",
+            reason=reason,
+            retriable=reason == "provider_failed",
+        )
+        self.request_id = request_id
+        self.message = message
