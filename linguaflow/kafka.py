@@ -98,6 +98,16 @@ async def ensure_topics(settings: Settings) -> list[str]:
             # Another worker may create it between list and create: that is fine.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([topic])
+        # Creation returns before every broker's metadata shows the topic; callers use it at once.
+        names = {t.name for t in missing}
+        for _ in range(100):
+            if not names - set(await admin.list_topics()):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise InfraError(
+                f"topics {sorted(names)} were created but did not appear in metadata", retriable=True
+            )
         return [t.name for t in missing]
     finally:
         await admin.close()
