@@ -11,6 +11,7 @@ from datetime import date
 
 import orjson
 
+from linguaflow.dlq import add_dlq_parser
 from linguaflow.errors import LinguaflowError
 from linguaflow.settings import Settings
 
@@ -160,6 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--until", type=date.fromisoformat, help="last day (UTC), YYYY-MM-DD")
     cost.add_argument("--json", action="store_true", help="JSON rows instead of a table")
     cost.set_defaults(fn=cmd_cost)
+
+    add_dlq_parser(sub)
 
     demo = sub.add_parser("demo", help="up + worker + synthetic requests + summary (+ down)")
     demo.add_argument("--count", type=int, default=10_000)

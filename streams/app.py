@@ -25,7 +25,15 @@ from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
 from schemas import DeadLetter, TranslationResult, decode_request, encode, encode_request
 from streams.dedup import DedupEngine, EngineConfig
-from streams.keying import ORIGIN_HEADER, TRACE_HEADER, KeyedRequest, Origin, dead_letter, key_request
+from streams.keying import (
+    ORIGIN_HEADER,
+    TRACE_HEADER,
+    KeyedRequest,
+    Origin,
+    dead_letter,
+    key_request,
+    parse_traceparent,
+)
 from streams.offsets import OffsetTracker
 from streams.providers.resilient import ResilientProvider
 
@@ -207,14 +215,14 @@ class StreamsRuntime:
             message = event.message
             self.app.offsets.received(message.tp, message.offset)
             origin = Origin(message.topic, message.partition, message.offset)
-            trace = _header(message, TRACE_HEADER)
+            trace = parse_traceparent(_header(message, TRACE_HEADER))
             outcome = key_request(
                 message.value,
                 origin,
                 model_version_for=self.provider.model_version_for,
                 max_text_chars=settings.max_text_chars,
                 now_ms=int(self.clock()),
-                traceparent=trace.decode() if trace else None,
+                traceparent=trace,
             )
             if isinstance(outcome, DeadLetter):
                 self.telemetry.count("dlq", reason=outcome.reason)
@@ -222,7 +230,9 @@ class StreamsRuntime:
                     settings.dlq_topic, message.value, key=message.key, headers=outcome.headers()
                 )
             else:
-                headers = [(ORIGIN_HEADER, origin.header())] + ([(TRACE_HEADER, trace)] if trace else [])
+                headers = [(ORIGIN_HEADER, origin.header())] + (
+                    [(TRACE_HEADER, trace.encode())] if trace else []
+                )
                 fut = await self.publisher.send(
                     settings.keyed_topic,
                     encode_request(outcome.request),
@@ -238,7 +248,7 @@ class StreamsRuntime:
             self.app.offsets.received(message.tp, message.offset)
             here = Origin(message.topic, message.partition, message.offset)
             origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
-            trace = _header(message, TRACE_HEADER)
+            trace = parse_traceparent(_header(message, TRACE_HEADER))
             try:
                 request = decode_request(
                     message.value, max_text_chars=settings.max_text_chars, now_ms=int(self.clock())
@@ -253,7 +263,7 @@ class StreamsRuntime:
                 fut = await self.publisher.send(settings.dlq_topic, message.value, headers=letter.headers())
                 fut.add_done_callback(self._ack_or_crash(event))
                 continue
-            keyed = KeyedRequest(key, request, origin, trace.decode() if trace else None)
+            keyed = KeyedRequest(key, request, origin, trace)
             await self.engine.on_request(keyed, self._finisher(event))
 
     async def _flusher(self) -> None:
