@@ -121,8 +121,10 @@ class Stack:
     def db_url(self) -> str:
         return self.env["DATABASE_URL"]
 
-    def start_worker(self, name: str = "worker") -> WorkerProcess:
-        worker = WorkerProcess(self, self.tmp / f"{name}.log")
+    def start_worker(self, name: str = "worker", *, own_port: bool = False) -> WorkerProcess:
+        """Start a worker; ``own_port`` gives it a web port of its own (to run several at once)."""
+        env = {**self.env, "LINGUAFLOW_WEB_PORT": str(free_port())} if own_port else self.env
+        worker = WorkerProcess(self, self.tmp / f"{name}.log", env)
         self.workers.append(worker)
         return worker
 
@@ -190,20 +192,22 @@ async def make_stack(broker: Broker, admin_db_url: str, tmp: Path) -> Stack:
 class WorkerProcess:
     """``linguaflow worker`` as a child process, the way an operator runs it."""
 
-    def __init__(self, stack: Stack, log_path: Path) -> None:
+    def __init__(self, stack: Stack, log_path: Path, env: dict[str, str]) -> None:
         self.stack = stack
         self.log_path = log_path
-        self.proc = start_worker(str(log_path), stack.env)
+        self.web_port = int(env["LINGUAFLOW_WEB_PORT"])
+        self.settings = stack.settings.model_copy(update={"web_port": self.web_port})
+        self.proc = start_worker(str(log_path), env)
 
     def wait_ready(self, timeout_s: float = 120) -> WorkerProcess:
         try:
-            wait_ready(self.stack.settings, self.proc, timeout_s)
+            wait_ready(self.settings, self.proc, timeout_s)
         except Exception as exc:
             raise AssertionError(f"worker not ready: {exc}\n--- worker log ---\n{self.log_tail()}") from exc
         return self
 
     def stats(self) -> dict[str, Any]:
-        s = self.stack.settings
+        s = self.settings
         with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/stats", timeout=5) as r:
             stats: dict[str, Any] = orjson.loads(r.read())
             return stats
