@@ -67,7 +67,7 @@ def free_port(pair: bool = False) -> int:
 class Broker:
     bootstrap: str
     data_dir: Path | None  # None: an external broker we did not start
-    port: int = 0
+    port: int = 0  # single node: its port; cluster: the base port (nodes on base, base+2, base+4)
 
     def script(self, *args: str) -> subprocess.CompletedProcess[str]:
         assert self.data_dir is not None, "an external broker is not ours to control"
@@ -75,6 +75,7 @@ class Broker:
             **os.environ,
             "LINGUAFLOW_KAFKA_DATA": str(self.data_dir),
             "LINGUAFLOW_KAFKA_PORT": str(self.port),
+            "LINGUAFLOW_KAFKA_CLUSTER_BASE_PORT": str(self.port),
         }
         return subprocess.run(
             ["bash", str(KAFKA_SCRIPT), *args],
@@ -86,13 +87,34 @@ class Broker:
         )
 
 
-def start_broker(data_dir: Path) -> Broker:
+def _free_block(size: int) -> int:
+    """A base port with ``size`` consecutive free ports (a 3-node cluster needs 6)."""
+    for _ in range(100):
+        base = free_port()
+        if base + size >= 65535:
+            continue
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {size} consecutive free ports found")
+
+
+def start_broker(data_dir: Path, *, cluster: bool = False) -> Broker:
+    """A single node (or with ``cluster``, three nodes) of the real broker, started for the tests."""
     external = os.environ.get("LINGUAFLOW_TEST_KAFKA_BOOTSTRAP")
-    if external:
+    if external and not cluster:
         return Broker(external, None)
-    port = free_port(pair=True)
-    broker = Broker(f"127.0.0.1:{port}", data_dir, port)
-    proc = broker.script("start")
+    if cluster:
+        base = _free_block(6)
+        broker = Broker(",".join(f"127.0.0.1:{base + 2 * n}" for n in range(3)), data_dir, base)
+    else:
+        port = free_port(pair=True)
+        broker = Broker(f"127.0.0.1:{port}", data_dir, port)
+    proc = broker.script("start", "--cluster") if cluster else broker.script("start")
     if proc.returncode != 0:
         raise RuntimeError(
             "the Kafka broker did not start (integration tests need it; they never skip):\n"
