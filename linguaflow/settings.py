@@ -23,6 +23,12 @@ class Settings(BaseSettings):
 
     # --- Kafka -----------------------------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Managed Kafka: SASL (PLAIN or SCRAM) and/or TLS. The CA file verifies the brokers' certificates.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
     app_id: str = "linguaflow"
     requests_topic: str = "translation.requests"
     keyed_topic: str = "translation.requests.keyed"

@@ -20,7 +20,7 @@ from typing import Any
 import faust
 
 from linguaflow.errors import InvalidRequest
-from linguaflow.kafka import Publisher
+from linguaflow.kafka import Publisher, faust_credentials
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
 from schemas import DeadLetter, TranslationResult, decode_request, encode, encode_request
@@ -146,6 +146,7 @@ class StreamsRuntime:
         self.app = LinguaflowApp(
             settings.app_id,
             broker=settings.kafka_url,
+            broker_credentials=faust_credentials(settings),
             store="memory://",
             datadir=str(settings.local_dir / f"faust-{settings.app_id}"),
             autodiscover=False,
