@@ -40,6 +40,10 @@ integration: setup
 e2e: setup
 	$(BIN)/pytest -q tests/e2e
 
+# The fault tests at full length (10 kills, a 2-minute database outage); CI runs the short versions.
+faults-long: setup
+	LINGUAFLOW_FAULTS_LONG=1 $(BIN)/pytest -q -s tests/integration/test_faults.py
+
 down: setup
 	$(BIN)/linguaflow down
 

@@ -105,8 +105,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.demo import run_demo
     from linguaflow.infra import down, up
 
-    up(settings)
     try:
+        up(settings)  # inside the try: a half-done `up` (broker started, migration refused) is undone too
         summary = run_demo(
             settings, count=args.count, dup_ratio=args.dup_ratio, seed=args.seed, timeout_s=args.timeout
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import signal
 import urllib.error
@@ -23,6 +24,11 @@ from tests.integration.faults import (
 )
 
 pytestmark = pytest.mark.integration
+
+# `make faults-long` sets this: more kills and a longer outage than the CI versions.
+LONG = os.environ.get("LINGUAFLOW_FAULTS_LONG") == "1"
+KILLS = 10 if LONG else 5
+OUTAGE_S = 120 if LONG else 30
 
 ROWS_FOR = "SELECT count(*) FROM translation_requests WHERE request_id LIKE $1"
 
@@ -82,7 +88,7 @@ async def test_kill_9_five_times_under_load_loses_nothing_and_recovers_the_cache
     load = asyncio.create_task(
         stream_requests(stack, count, dup, seed=43, run_id="kill", chunks=30, pause_s=0.25)
     )
-    kills = 5
+    kills = KILLS
     for n in range(1, kills + 1):
         await asyncio.sleep(1.0)
         worker.kill()
@@ -100,7 +106,7 @@ async def test_kill_9_five_times_under_load_loses_nothing_and_recovers_the_cache
     assert worker.stop() == 0
 
 
-async def test_postgres_outage_of_30_seconds_loses_nothing(stack: Stack) -> None:
+async def test_postgres_outage_loses_nothing(stack: Stack) -> None:
     home = scratch_dir("outage-pg")
     server = EmbeddedPostgres(home / "data", free_port())
     server.start()
@@ -118,7 +124,7 @@ async def test_postgres_outage_of_30_seconds_loses_nothing(stack: Stack) -> None
         assert status is not None
         assert status[0] == 503
         assert "database unreachable" in status[1]
-        await asyncio.sleep(25)
+        await asyncio.sleep(OUTAGE_S - 5)
         assert worker.counter("sink_write_errors") > 0
         server.start()
         await load
