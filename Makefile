@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint unit adapters integration e2e down clean
+.PHONY: setup demo test lint unit adapters integration e2e faults-long down clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
