@@ -10,7 +10,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from linguaflow.kafka import end_offsets, read_topic
-from schemas import TranslationResult, decode_result, encode, header_map
+from schemas import decode_result, encode, header_map
+from tests.factories import translation_result
 from tests.harness import Stack
 from tests.hostile import hostile_events
 
@@ -111,29 +112,6 @@ async def test_dlq_list_and_replay_to_another_provider_is_idempotent(stack: Stac
 async def test_a_result_postgres_refuses_is_dead_lettered_and_the_partition_keeps_moving(
     stack: Stack,
 ) -> None:
-    def result(request_id: str, text: str) -> TranslationResult:
-        return TranslationResult(
-            request_id=request_id,
-            cache_key=f"key-{request_id}",
-            tenant="t",
-            user="u",
-            source_text=text,
-            source_lang="en",
-            target_lang="de",
-            format="text",
-            translated_text=text,
-            provider="pseudo",
-            model="pseudo/1",
-            billed_chars=1,
-            cost=0.0,
-            cache_hit=False,
-            coalesced=False,
-            latency_ms=1,
-            version=1,
-            created_at=1,
-            completed_at=2,
-        )
-
     worker = stack.start_worker().wait_ready()
     producer = AIOKafkaProducer(bootstrap_servers=stack.settings.kafka_bootstrap, acks="all")
     await producer.start()
@@ -141,7 +119,16 @@ async def test_a_result_postgres_refuses_is_dead_lettered_and_the_partition_keep
         for request_id, text in [("fine-1", "ok"), ("poison", "bad \x00 byte"), ("fine-2", "ok too")]:
             # One key: all three share a partition and (most likely) a sink batch.
             await producer.send_and_wait(
-                stack.settings.results_topic, encode(result(request_id, text)), key=b"k"
+                stack.settings.results_topic,
+                encode(
+                    translation_result(
+                        request_id=request_id,
+                        cache_key=f"key-{request_id}",
+                        source_text=text,
+                        translated_text=text,
+                    )
+                ),
+                key=b"k",
             )
     finally:
         await producer.stop()
