@@ -214,7 +214,8 @@ class StreamsRuntime:
         settings = self.settings
         async for event in stream.noack().events():
             message = event.message
-            self.app.offsets.received(message.tp, message.offset)
+            if not await self._accept(event):
+                continue
             origin = Origin(message.topic, message.partition, message.offset)
             trace = parse_traceparent(_header(message, TRACE_HEADER))
             outcome = key_request(
@@ -246,7 +247,8 @@ class StreamsRuntime:
         settings = self.settings
         async for event in stream.noack().events():
             message = event.message
-            self.app.offsets.received(message.tp, message.offset)
+            if not await self._accept(event):
+                continue
             here = Origin(message.topic, message.partition, message.offset)
             origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
             trace = parse_traceparent(_header(message, TRACE_HEADER))
@@ -274,6 +276,30 @@ class StreamsRuntime:
         # Hand partitions back only after every call in flight has answered and been acked.
         await self.engine.drain()
         self.app.offsets.forget(revoked)
+
+    async def _accept(self, event: Any) -> bool:
+        """Should this event be processed now? See streams/offsets.py: records faust skipped are
+        read again (seek back) rather than committed past."""
+        tracker, consumer, tp = self.app.offsets, self.app.consumer, event.message.tp
+        if not tracker.started(tp):
+            start = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]  # set on assignment
+            if start is None:  # no commit yet (faust also stores a committed 0 as None)
+                start = (await consumer.earliest_offsets(tp))[tp]
+            tracker.begin(tp, start)
+        verdict = tracker.receive(tp, event.message.offset)
+        if verdict.process:
+            return True
+        event.ack()  # faust's own bookkeeping only: our tracker decides what is committed
+        if verdict.seek_to is not None:
+            log.warning(
+                "records skipped on %s before offset %d: reading again from %d",
+                tp,
+                event.message.offset,
+                verdict.seek_to,
+            )
+            self.telemetry.count("input_seek_backs")
+            await consumer.seek(tp, verdict.seek_to)
+        return False
 
     def _finisher(self, event: Any) -> Callable[[], None]:
         """Called once the event's output is acknowledged by the broker: the offset may be committed."""
