@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    lag_interval_s: float = Field(default=10.0, gt=0)
+
+    # --- Tracing ---------------------------------------------------------------------------------
+    # OTLP/HTTP collector base URL (e.g. http://otel-collector:4318); unset = tracing off.
+    otlp_endpoint: str | None = None
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
     @property
     def pg_data_dir(self) -> Path:

@@ -82,11 +82,17 @@ class _CacheView(MutableMapping[str, bytes]):
 
 
 class KafkaOutbox:
-    def __init__(self, publisher: Publisher, settings: Settings) -> None:
+    def __init__(self, publisher: Publisher, settings: Settings, telemetry: Telemetry) -> None:
         self._publisher = publisher
         self._settings = settings
+        self._telemetry = telemetry
 
     async def result(self, result: TranslationResult) -> asyncio.Future[Any]:
+        # Billing and latency are counted from results, so they carry the provider that really
+        # translated (billed_chars and cost are non-zero only on the miss that caused the call).
+        self._telemetry.count("billed_chars", result.billed_chars, provider=result.provider)
+        self._telemetry.count("cost", result.cost, provider=result.provider)
+        self._telemetry.observe("e2e_latency", result.latency_ms / 1000, outcome=result.outcome)
         headers = [(TRACE_HEADER, result.traceparent.encode())] if result.traceparent else None
         return await self._publisher.send(
             self._settings.results_topic, encode(result), key=result.cache_key.encode(), headers=headers
@@ -102,6 +108,11 @@ def _header(message: Any, name: str) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def _trace(message: Any) -> str | None:
+    value = _header(message, TRACE_HEADER)
+    return value.decode(errors="replace") if value else None
 
 
 class StreamsRuntime:
@@ -165,7 +176,7 @@ class StreamsRuntime:
         self.engine = DedupEngine(
             provider,
             _CacheView(self.table),
-            KafkaOutbox(self.publisher, settings),
+            KafkaOutbox(self.publisher, settings, telemetry),
             EngineConfig(
                 linger_ms=settings.provider_linger_ms,
                 max_inflight_batches=settings.provider_max_inflight_batches,
@@ -193,28 +204,30 @@ class StreamsRuntime:
         async for event in stream.noack().events():
             message = event.message
             origin = Origin(message.topic, message.partition, message.offset)
-            trace = _header(message, TRACE_HEADER)
-            outcome = key_request(
-                message.value,
-                origin,
-                model_version_for=self._model_version_for,
-                max_text_chars=settings.max_text_chars,
-                now_ms=int(self.clock()),
-                traceparent=trace.decode() if trace else None,
-            )
-            if isinstance(outcome, DeadLetter):
-                self.telemetry.count("dlq", reason=outcome.reason)
-                fut = await self.publisher.send(
-                    settings.dlq_topic, message.value, key=message.key, headers=outcome.headers()
+            self.telemetry.count("requests")
+            with self.telemetry.span("rekey", _trace(message), **origin.attributes()) as trace:
+                outcome = key_request(
+                    message.value,
+                    origin,
+                    model_version_for=self._model_version_for,
+                    max_text_chars=settings.max_text_chars,
+                    now_ms=int(self.clock()),
+                    traceparent=trace,
                 )
-            else:
-                headers = [(ORIGIN_HEADER, origin.header())] + ([(TRACE_HEADER, trace)] if trace else [])
-                fut = await self.publisher.send(
-                    settings.keyed_topic,
-                    encode_request(outcome.request),
-                    key=outcome.cache_key.encode(),
-                    headers=headers,
-                )
+                if isinstance(outcome, DeadLetter):
+                    self._dead_lettered(outcome)
+                    fut = await self.publisher.send(
+                        settings.dlq_topic, message.value, key=message.key, headers=outcome.headers()
+                    )
+                else:
+                    headers = [(ORIGIN_HEADER, origin.header())]
+                    headers += [(TRACE_HEADER, trace.encode())] if trace else []
+                    fut = await self.publisher.send(
+                        settings.keyed_topic,
+                        encode_request(outcome.request),
+                        key=outcome.cache_key.encode(),
+                        headers=headers,
+                    )
             fut.add_done_callback(self._ack_or_crash(event))
 
     async def _dedup_agent(self, stream: Any) -> None:
@@ -223,23 +236,24 @@ class StreamsRuntime:
             message = event.message
             here = Origin(message.topic, message.partition, message.offset)
             origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
-            trace = _header(message, TRACE_HEADER)
-            try:
-                request = decode_request(
-                    message.value, max_text_chars=settings.max_text_chars, now_ms=int(self.clock())
-                )
-                key = bytes(message.key).decode()
-            except (InvalidRequest, TypeError, UnicodeDecodeError) as exc:
-                problem = (
-                    exc if isinstance(exc, InvalidRequest) else InvalidRequest(str(exc), reason="bad_key")
-                )
-                letter = dead_letter(origin, problem, now_ms=int(self.clock()), request_id=None)
-                self.telemetry.count("dlq", reason=letter.reason)
-                fut = await self.publisher.send(settings.dlq_topic, message.value, headers=letter.headers())
-                fut.add_done_callback(self._ack_or_crash(event))
-                continue
-            keyed = KeyedRequest(key, request, origin, trace.decode() if trace else None)
-            await self.engine.on_request(keyed, event.ack)
+            with self.telemetry.span("dedup", _trace(message), **here.attributes()) as trace:
+                try:
+                    request = decode_request(
+                        message.value, max_text_chars=settings.max_text_chars, now_ms=int(self.clock())
+                    )
+                    key = bytes(message.key).decode()
+                except (InvalidRequest, TypeError, UnicodeDecodeError) as exc:
+                    problem = (
+                        exc if isinstance(exc, InvalidRequest) else InvalidRequest(str(exc), reason="bad_key")
+                    )
+                    letter = dead_letter(origin, problem, now_ms=int(self.clock()), request_id=None)
+                    self._dead_lettered(letter)
+                    fut = await self.publisher.send(
+                        settings.dlq_topic, message.value, headers=letter.headers()
+                    )
+                    fut.add_done_callback(self._ack_or_crash(event))
+                    continue
+                await self.engine.on_request(KeyedRequest(key, request, origin, trace), event.ack)
 
     async def _flusher(self) -> None:
         await self.engine.run_flusher()
@@ -257,6 +271,20 @@ class StreamsRuntime:
                 self._fatal(exc)
 
         return done
+
+    def _dead_lettered(self, letter: DeadLetter) -> None:
+        self.telemetry.count("dlq", reason=letter.reason)
+        log.info(
+            "dead-lettered: %s",
+            letter.error,
+            extra={
+                "reason": letter.reason,
+                "request_id": letter.request_id,
+                "topic": letter.origin_topic,
+                "partition": letter.origin_partition,
+                "offset": letter.origin_offset,
+            },
+        )
 
     def _fatal(self, exc: BaseException) -> None:
         """Output could not be delivered: stop the worker (non-zero exit) so that a supervisor

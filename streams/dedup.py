@@ -127,13 +127,20 @@ class DedupEngine:
 
     async def _call(self, batch: list[TranslationJob]) -> None:
         attempts = 0
+        name = self._provider.name
+        # The request that started each key's call: its trace shows the provider call.
+        traces = [w.keyed.traceparent for j in batch if (w := self._inflight.first(j.cache_key))]
 
         async def attempt() -> list[Translated]:
             nonlocal attempts
             attempts += 1
-            self._telemetry.count("provider_calls", provider=self._provider.name)
-            self._telemetry.count("provider_texts", len(batch), provider=self._provider.name)
-            return _checked(batch, await self._provider.translate(batch))
+            self._telemetry.count("provider_calls", provider=name)
+            self._telemetry.count("provider_texts", len(batch), provider=name)
+            with (
+                self._telemetry.timed("provider_latency", errors="provider_errors", provider=name),
+                self._telemetry.spans("provider.translate", traces, provider=name, texts=len(batch)),
+            ):
+                return _checked(batch, await self._provider.translate(batch))
 
         try:
             translated = await with_retries(
