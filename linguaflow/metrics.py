@@ -20,26 +20,39 @@ class MetricSpec:
     help: str
     unit: str = ""
     buckets: tuple[float, ...] = ()
+    labels: tuple[str, ...] = ()
 
 
 METRICS: dict[str, MetricSpec] = {
     "requests": MetricSpec("counter", "request events read from the requests topic, valid or not"),
     "requests_in": MetricSpec("counter", "keyed requests handled by the dedup agent"),
-    "results": MetricSpec("counter", "results produced, by outcome (hit, coalesced, miss)"),
-    "provider_calls": MetricSpec("counter", "provider calls (batches), retries included, by provider"),
-    "provider_texts": MetricSpec("counter", "texts sent to the provider, by provider"),
-    "provider_retries": MetricSpec("counter", "provider calls retried, by reason"),
-    "provider_errors": MetricSpec("counter", "failed provider calls, by provider and reason"),
-    "provider_latency": MetricSpec("histogram", "duration of one provider call", "s", SECONDS),
-    "billed_chars": MetricSpec("counter", "characters billed by providers, by provider"),
-    "cost": MetricSpec("counter", "cost charged by providers (provider currency), by provider"),
-    "e2e_latency": MetricSpec("histogram", "request created_at to result produced, by outcome", "s", SECONDS),
-    "dlq": MetricSpec("counter", "records sent to the DLQ, by reason"),
+    "results": MetricSpec(
+        "counter", "results produced, by outcome (hit, coalesced, miss)", labels=("outcome",)
+    ),
+    "provider_calls": MetricSpec(
+        "counter", "provider calls (batches), retries included", labels=("provider",)
+    ),
+    "provider_texts": MetricSpec("counter", "texts sent to the provider", labels=("provider",)),
+    "provider_retries": MetricSpec("counter", "provider calls retried", labels=("reason",)),
+    "provider_errors": MetricSpec("counter", "failed provider calls", labels=("provider", "reason")),
+    "provider_latency": MetricSpec(
+        "histogram", "duration of one provider call", "s", SECONDS, labels=("provider",)
+    ),
+    "billed_chars": MetricSpec("counter", "characters billed by providers", labels=("provider",)),
+    "cost": MetricSpec("counter", "cost charged by providers (their currency)", labels=("provider",)),
+    "e2e_latency": MetricSpec(
+        "histogram", "request created_at to result produced", "s", SECONDS, labels=("outcome",)
+    ),
+    "dlq": MetricSpec("counter", "records sent to the DLQ", labels=("reason",)),
     "sink_rows": MetricSpec("counter", "result records written to Postgres and committed"),
     "sink_write_errors": MetricSpec("counter", "failed Postgres writes (the batch is retried)"),
     "sink_translations_changed": MetricSpec("counter", "translations rows inserted or updated"),
     "sink_requests_inserted": MetricSpec("counter", "translation_requests rows inserted"),
     "sink_flush": MetricSpec("histogram", "duration of one sink flush (write + commit)", "s", SECONDS),
     "sink_batch_rows": MetricSpec("histogram", "records per sink flush", "", ROWS),
-    "consumer_lag": MetricSpec("gauge", "end offset minus consumer position, by group, topic and partition"),
+    "consumer_lag": MetricSpec(
+        "gauge",
+        "end offset minus the consumer's position",
+        labels=("group", "topic", "partition"),
+    ),
 }
