@@ -7,6 +7,8 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -222,22 +224,29 @@ def test_exceptions_are_formatted_into_one_line() -> None:
     assert "Traceback" in doc["exc"]
 
 
-def test_formatter_through_a_real_logger() -> None:
+@contextmanager
+def json_lines(name: str) -> Iterator[tuple[logging.Logger, list[dict[str, Any]]]]:
+    """A logger at INFO writing through JsonFormatter; the list fills with the parsed lines."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
-    log = logging.getLogger("linguaflow.unit.json")
+    log = logging.getLogger(name)
     log.addHandler(handler)
     log.propagate = False
     log.setLevel(logging.INFO)
+    docs: list[dict[str, Any]] = []
     try:
-        log.info("hello %s", "world", extra={"request_id": "r-1"})
-        log.debug("not shown")
+        yield log, docs
     finally:
         log.removeHandler(handler)
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 1
-    doc = orjson.loads(lines[0])
+        docs += [orjson.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_formatter_through_a_real_logger() -> None:
+    with json_lines("linguaflow.unit.json") as (log, docs):
+        log.info("hello %s", "world", extra={"request_id": "r-1"})
+        log.debug("not shown")
+    [doc] = docs
     assert (doc["msg"], doc["level"], doc["logger"], doc["request_id"]) == (
         "hello world",
         "INFO",

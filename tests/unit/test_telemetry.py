@@ -3,11 +3,8 @@ the JSON log formatter's trace fields; the metric catalogue matches what the cod
 
 from __future__ import annotations
 
-import io
-import logging
 import re
 
-import orjson
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -16,10 +13,10 @@ from opentelemetry.trace import StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
 from linguaflow.errors import ProviderError
-from linguaflow.logs import JsonFormatter
 from linguaflow.metrics import METRICS
 from linguaflow.settings import REPO_ROOT
 from linguaflow.telemetry import Telemetry
+from tests.unit.test_synthetic_settings_logs import json_lines
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -156,20 +153,11 @@ def test_spans_opens_one_span_per_distinct_trace_and_marks_errors() -> None:
 
 def test_log_lines_carry_the_current_trace_id_and_extra_fields() -> None:
     t, _ = traced()
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    log = logging.getLogger("linguaflow.unit.trace")
-    log.addHandler(handler)
-    log.propagate = False
-    log.setLevel(logging.INFO)
-    try:
+    with json_lines("linguaflow.unit.trace") as (log, docs):
         log.info("outside")
         with t.span("dedup", PARENT):
             log.info("dead-lettered", extra={"request_id": "r-1", "partition": 3, "offset": 42})
-    finally:
-        log.removeHandler(handler)
-    outside, inside = (orjson.loads(line) for line in stream.getvalue().splitlines())
+    outside, inside = docs
     assert "trace_id" not in outside
     assert inside["trace_id"] == TRACE_ID
     assert re.fullmatch(r"[0-9a-f]{16}", inside["span_id"])
