@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # /ready reports a stall when input waits and no read offset moved for this long.
+    stall_after_s: float = Field(default=60.0, gt=0)
     lag_interval_s: float = Field(default=10.0, gt=0)
 
     # --- Tracing ---------------------------------------------------------------------------------

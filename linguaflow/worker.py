@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from linguaflow.db import create_pool
+from linguaflow.health import Observed, StallWatch, not_ready_reasons
 from linguaflow.kafka import Publisher, ensure_topics
 from linguaflow.lag import LagSource, report_lag
 from linguaflow.logs import logging_config
@@ -42,6 +43,15 @@ class EmbeddedSink:
             self._settings, PostgresResultSink(self._pool), self._publisher, self._telemetry, clock=wall_ms
         )
         self._task = asyncio.create_task(self._runner.run())
+
+    async def database_ok(self) -> bool:
+        if self._pool is None:
+            return False
+        try:
+            await asyncio.wait_for(self._pool.fetchval("SELECT 1"), 2)
+        except Exception:  # any failure to answer means "not reachable" for readiness
+            return False
+        return True
 
     async def stop(self) -> None:
         if self._runner is not None and self._task is not None:
@@ -76,7 +86,7 @@ def build_runtime(settings: Settings, *, with_sink: bool) -> StreamsRuntime:
         app.start_hooks.append(sink.start)  # after the publisher (DLQ) starts, and stops before it
         app.stop_hooks.append(sink.stop)
     _add_lag_timer(runtime, sink)
-    _add_pages(runtime)
+    _add_pages(runtime, sink)
     return runtime
 
 
@@ -110,12 +120,38 @@ async def _ensure_topics(settings: Settings) -> None:
         log.info("created topics", extra={"topics": created})
 
 
-def _add_pages(runtime: StreamsRuntime) -> None:
-    app = runtime.app
+def _input_position(runtime: StreamsRuntime) -> tuple[dict[str, int], int]:
+    """Read offsets of the agents' input partitions, and how many records wait unread."""
+    consumer = runtime.app.consumer
+    inputs = {runtime.settings.requests_topic, runtime.settings.keyed_topic}
+    offsets: dict[str, int] = {}
+    unread = 0
+    for tp in consumer.assignment():
+        if tp.topic not in inputs:
+            continue
+        read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]  # None until a record is read
+        highwater = consumer.highwater(tp)  # None until the first fetch response
+        if read is None or highwater is None:
+            continue
+        offsets[f"{tp.topic}:{tp.partition}"] = read
+        unread += max(0, highwater - (read + 1))
+    return offsets, unread
 
-    def ready() -> bool:
-        recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
-        return bool(recovered and not app.rebalancing and app.consumer.assignment())
+
+def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink | None) -> None:
+    app = runtime.app
+    stall = StallWatch(runtime.settings.stall_after_s * 1000)
+
+    async def observe() -> Observed:
+        offsets, unread = _input_position(runtime)
+        return Observed(
+            stopping=bool(app.should_stop),
+            recovered=app.tables.recovery.completed.is_set(),  # type: ignore[attr-defined]
+            rebalancing=bool(app.rebalancing),
+            assigned=len(app.consumer.assignment()),
+            database_ok=None if sink is None else await sink.database_ok(),
+            stalled=stall.update(wall_ms(), offsets, unread),
+        )
 
     @app.page("/health")
     async def health(view: Any, request: Any) -> Any:
@@ -123,8 +159,8 @@ def _add_pages(runtime: StreamsRuntime) -> None:
 
     @app.page("/ready")
     async def readiness(view: Any, request: Any) -> Any:
-        ok = ready()
-        return view.json({"ready": ok}, status=200 if ok else 503)
+        reasons = not_ready_reasons(await observe())
+        return view.json({"ready": not reasons, "reasons": reasons}, status=503 if reasons else 200)
 
     @app.page("/metrics")
     async def metrics(view: Any, request: Any) -> Any:
@@ -132,9 +168,11 @@ def _add_pages(runtime: StreamsRuntime) -> None:
 
     @app.page("/stats")
     async def stats(view: Any, request: Any) -> Any:
+        reasons = not_ready_reasons(await observe())
         return view.json(
             {
-                "ready": ready(),
+                "ready": not reasons,
+                "reasons": reasons,
                 "counters": runtime.telemetry.snapshot(),
                 "keys_in_flight": runtime.engine.keys_in_flight,
                 "cache_entries": len(runtime.table),

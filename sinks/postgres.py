@@ -64,6 +64,6 @@ class PostgresResultSink:
                 )
                 changed = _count(await conn.execute(UPSERT_TRANSLATIONS))
                 inserted = _count(await conn.execute(INSERT_REQUESTS))
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise SinkWriteError(f"postgres write failed: {exc!r}") from exc
         return WriteOutcome(changed, inserted)

@@ -23,9 +23,11 @@ from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
-from schemas import DeadLetter, TranslationResult, decode_request, encode, encode_request
+from schemas import DeadLetter, decode_request, encode_request
 from streams.dedup import DedupEngine, EngineConfig
 from streams.keying import ORIGIN_HEADER, TRACE_HEADER, KeyedRequest, Origin, dead_letter, key_request
+from streams.offsets import OffsetTracker
+from streams.outbox import KafkaOutbox
 from streams.providers.base import Provider
 
 log = logging.getLogger("linguaflow.streams")
@@ -37,12 +39,30 @@ def wall_ms() -> float:
 
 
 class LinguaflowApp(faust.App):
-    """faust.App with start hooks that run before the agents and stop hooks after they drained."""
+    """faust.App with start hooks that run before the agents, stop hooks after they drained, and
+    commit offsets decided by our OffsetTracker instead of faust's ack bookkeeping (see
+    streams/offsets.py for why)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.start_hooks: list[Hook] = []
         self.stop_hooks: list[Hook] = []
+        self.offsets = OffsetTracker()
+
+    def _new_consumer(self) -> Any:
+        consumer: Any = super()._new_consumer()  # we reach into faust 0.15 internals, pinned <0.16
+        tracker = self.offsets
+
+        def new_offset(tp: Any) -> int | None:
+            offset = tracker.commit_offset(tp)
+            # faust's per-partition ack lists are only trimmed by its own _new_offset: keep them small.
+            acked = consumer._acked[tp]
+            acked[:] = [o for o in acked if offset is None or o >= offset]
+            consumer._acked_index[tp].intersection_update(acked)
+            return offset
+
+        consumer._new_offset = new_offset
+        return consumer
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
@@ -79,28 +99,6 @@ class _CacheView(MutableMapping[str, bytes]):
 
     def __len__(self) -> int:
         return len(self._table)
-
-
-class KafkaOutbox:
-    def __init__(self, publisher: Publisher, settings: Settings, telemetry: Telemetry) -> None:
-        self._publisher = publisher
-        self._settings = settings
-        self._telemetry = telemetry
-
-    async def result(self, result: TranslationResult) -> asyncio.Future[Any]:
-        # Billing and latency are counted from results, so they carry the provider that really
-        # translated (billed_chars and cost are non-zero only on the miss that caused the call).
-        self._telemetry.count("billed_chars", result.billed_chars, provider=result.provider)
-        self._telemetry.count("cost", result.cost, provider=result.provider)
-        self._telemetry.observe("e2e_latency", result.latency_ms / 1000, outcome=result.outcome)
-        headers = [(TRACE_HEADER, result.traceparent.encode())] if result.traceparent else None
-        return await self._publisher.send(
-            self._settings.results_topic, encode(result), key=result.cache_key.encode(), headers=headers
-        )
-
-    async def dead_letter(self, value: bytes, letter: DeadLetter) -> asyncio.Future[Any]:
-        key = letter.request_id.encode() if letter.request_id else None
-        return await self._publisher.send(self._settings.dlq_topic, value, key=key, headers=letter.headers())
 
 
 def _header(message: Any, name: str) -> bytes | None:
@@ -203,6 +201,7 @@ class StreamsRuntime:
         settings = self.settings
         async for event in stream.noack().events():
             message = event.message
+            self.app.offsets.received(message.tp, message.offset)
             origin = Origin(message.topic, message.partition, message.offset)
             self.telemetry.count("requests")
             with self.telemetry.span("rekey", _trace(message), **origin.attributes()) as trace:
@@ -234,6 +233,7 @@ class StreamsRuntime:
         settings = self.settings
         async for event in stream.noack().events():
             message = event.message
+            self.app.offsets.received(message.tp, message.offset)
             here = Origin(message.topic, message.partition, message.offset)
             origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
             with self.telemetry.span("dedup", _trace(message), **here.attributes()) as trace:
@@ -253,7 +253,8 @@ class StreamsRuntime:
                     )
                     fut.add_done_callback(self._ack_or_crash(event))
                     continue
-                await self.engine.on_request(KeyedRequest(key, request, origin, trace), event.ack)
+                keyed = KeyedRequest(key, request, origin, trace)
+                await self.engine.on_request(keyed, self._finisher(event))
 
     async def _flusher(self) -> None:
         await self.engine.run_flusher()
@@ -261,12 +262,25 @@ class StreamsRuntime:
     async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
         # Hand partitions back only after every call in flight has answered and been acked.
         await self.engine.drain()
+        self.app.offsets.forget(revoked)
+
+    def _finisher(self, event: Any) -> Callable[[], None]:
+        """Called once the event's output is acknowledged by the broker: the offset may be committed."""
+        tp, offset = event.message.tp, event.message.offset
+
+        def finish() -> None:
+            self.app.offsets.finished(tp, offset)
+            event.ack()  # faust's own bookkeeping (wait_empty on rebalance and shutdown uses it)
+
+        return finish
 
     def _ack_or_crash(self, event: Any) -> Callable[[asyncio.Future[Any]], None]:
+        finish = self._finisher(event)
+
         def done(fut: asyncio.Future[Any]) -> None:
             exc = RuntimeError("delivery cancelled") if fut.cancelled() else fut.exception()
             if exc is None:
-                event.ack()
+                finish()
             else:
                 self._fatal(exc)
 

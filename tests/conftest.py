@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from linguaflow.local.postgres import EmbeddedPostgres
-from tests.harness import Broker, Stack, free_port, make_stack, start_broker
+from tests.harness import Broker, Stack, free_port, make_stack, scratch_dir, start_broker
 
 
 @pytest.fixture(scope="session")
@@ -24,18 +25,20 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 
 
 @pytest.fixture(scope="session")
-def admin_db_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def admin_db_url() -> Iterator[str]:
     external = os.environ.get("LINGUAFLOW_TEST_DATABASE_URL")
     if external:
         yield external
         return
-    server = EmbeddedPostgres(Path(tmp_path_factory.mktemp("pg")) / "data", free_port())
+    home = scratch_dir("pg")
+    server = EmbeddedPostgres(home / "data", free_port())
     try:
         server.start()
     except Exception as exc:
         pytest.fail(f"embedded PostgreSQL did not start (integration tests need it): {exc}", pytrace=False)
     yield server.url
     server.stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import itertools
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -37,6 +38,13 @@ FAST_COMPACTION = {
     "delete.retention.ms": "100",
 }
 _counter = itertools.count(1)
+
+
+def scratch_dir(name: str) -> Path:
+    """A private directory outside pytest's tmp root. The embedded Postgres runs as another user
+    (as root) and must traverse its parents; pytest re-chmods its own root to 0700 whenever a
+    pytest session starts, which would lock a running server out of its data."""
+    return Path(tempfile.mkdtemp(prefix=f"linguaflow-{name}-"))
 
 
 def free_port(pair: bool = False) -> int:

@@ -1,0 +1,54 @@
+"""Readiness, decided by pure rules over what the worker observes. ``/ready`` says why it is not
+ready, so an operator (or a probe log) sees the cause, not just a 503."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    stopping: bool
+    recovered: bool  # the cache table has caught up with its changelog
+    rebalancing: bool
+    assigned: int  # partitions assigned to this worker
+    database_ok: bool | None  # None: this worker runs no sink
+    stalled: bool
+
+
+def not_ready_reasons(o: Observed) -> list[str]:
+    reasons = []
+    if o.stopping:
+        reasons.append("shutting down")
+    if not o.recovered:
+        reasons.append("cache table recovering")
+    if o.rebalancing:
+        reasons.append("rebalancing")
+    if not o.assigned:
+        reasons.append("no partitions assigned")
+    if o.database_ok is False:
+        reasons.append("database unreachable")
+    if o.stalled:
+        reasons.append("consumer stalled: input waiting but no offset moved")
+    return reasons
+
+
+class StallWatch:
+    """A faust consumer can stop fetching without an error. Stalled = there is unread input and
+    no read offset has moved for ``after_ms``. Time is passed in."""
+
+    def __init__(self, after_ms: float) -> None:
+        self._after_ms = after_ms
+        self._offsets: dict[str, int] = {}
+        self._since: float | None = None
+
+    def update(self, now_ms: float, read_offsets: Mapping[str, int], unread: int) -> bool:
+        if unread <= 0:
+            self._since = None  # nothing to read: idle, not stalled
+            return False
+        if self._since is None or dict(read_offsets) != self._offsets:
+            self._offsets = dict(read_offsets)
+            self._since = now_ms  # input waits (or progress was made): the window starts now
+            return False
+        return now_ms - self._since >= self._after_ms

@@ -1,0 +1,51 @@
+"""Readiness rules and stall detection (pure, clock passed in)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from linguaflow.health import Observed, StallWatch, not_ready_reasons
+
+READY = Observed(
+    stopping=False, recovered=True, rebalancing=False, assigned=4, database_ok=True, stalled=False
+)
+
+
+def test_ready_when_everything_holds() -> None:
+    assert not_ready_reasons(READY) == []
+    assert not_ready_reasons(replace(READY, database_ok=None)) == []  # a worker without a sink
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"stopping": True}, "shutting down"),
+        ({"recovered": False}, "cache table recovering"),
+        ({"rebalancing": True}, "rebalancing"),
+        ({"assigned": 0}, "no partitions assigned"),
+        ({"database_ok": False}, "database unreachable"),
+        ({"stalled": True}, "consumer stalled: input waiting but no offset moved"),
+    ],
+)
+def test_each_failing_check_is_named(change: dict[str, object], reason: str) -> None:
+    assert not_ready_reasons(replace(READY, **change)) == [reason]  # type: ignore[arg-type]
+
+
+def test_stall_needs_unread_input_and_no_progress_for_the_whole_window() -> None:
+    watch = StallWatch(after_ms=1000)
+    assert watch.update(0, {"t:0": 5}, unread=3) is False  # first sight starts the window
+    assert watch.update(999, {"t:0": 5}, unread=3) is False
+    assert watch.update(1000, {"t:0": 5}, unread=3) is True
+    assert watch.update(1500, {"t:0": 6}, unread=3) is False  # an offset moved: window restarts
+    assert watch.update(2499, {"t:0": 6}, unread=3) is False
+    assert watch.update(2500, {"t:0": 6}, unread=3) is True
+
+
+def test_no_unread_input_is_never_a_stall() -> None:
+    watch = StallWatch(after_ms=10)
+    for now in range(0, 1000, 100):
+        assert watch.update(now, {"t:0": 5}, unread=0) is False
+    assert watch.update(1000, {"t:0": 5}, unread=1) is False  # input arrives: a new window starts
+    assert watch.update(1010, {"t:0": 5}, unread=1) is True
