@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # /ready reports a stall when input waits and no read offset moved for this long.
     stall_after_s: float = Field(default=60.0, gt=0)
+    lag_interval_s: float = Field(default=10.0, gt=0)
+
+    # --- Tracing ---------------------------------------------------------------------------------
+    # OTLP/HTTP collector base URL (e.g. http://otel-collector:4318); unset = tracing off.
+    otlp_endpoint: str | None = None
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
     def price_per_char(self, provider: str) -> float:
         per_million = self.provider_prices.get(provider, DEFAULT_PRICES.get(provider, 0.0))

@@ -86,6 +86,11 @@ class ResultSinkRunner:
     def stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        """The results consumer (the worker's lag monitor reads its positions)."""
+        return self._consumer
+
     async def _add(self, tp: TopicPartition, message: Any) -> None:
         try:
             result = decode_result(message.value or b"")
@@ -122,22 +127,28 @@ class ResultSinkRunner:
         async with self._lock:
             if not len(self._batch):
                 return
-            started = self._clock()
-            outcome = await self._write_with_retries()
-            if outcome is None:
-                return
-            offsets = {TopicPartition(t, p): o for (t, p), o in self._batch.offsets().items()}
-            try:
-                await self._consumer.commit(offsets)
-            except CommitFailedError as exc:
-                # The group moved on while we wrote; the new owner re-reads these records and the
-                # idempotent upserts make that harmless.
-                log.warning("offset commit rejected after a rebalance: %s", exc)
-            self._telemetry.count("sink_rows", len(self._batch))
-            self._telemetry.count("sink_translations_changed", outcome.translations_changed)
-            self._telemetry.count("sink_requests_inserted", outcome.requests_inserted)
-            self._telemetry.count("sink_flush_ms", int(self._clock() - started))
-            self._batch.clear()
+            traces = [r.traceparent for r in self._batch.requests()]
+            with self._telemetry.spans("sink.write", traces, rows=len(self._batch)):
+                await self._write_and_commit()
+
+    async def _write_and_commit(self) -> None:
+        started = self._clock()
+        outcome = await self._write_with_retries()
+        if outcome is None:
+            return
+        offsets = {TopicPartition(t, p): o for (t, p), o in self._batch.offsets().items()}
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group moved on while we wrote; the new owner re-reads these records and the
+            # idempotent upserts make that harmless.
+            log.warning("offset commit rejected after a rebalance: %s", exc)
+        self._telemetry.count("sink_rows", len(self._batch))
+        self._telemetry.count("sink_translations_changed", outcome.translations_changed)
+        self._telemetry.count("sink_requests_inserted", outcome.requests_inserted)
+        self._telemetry.observe("sink_flush", (self._clock() - started) / 1000)
+        self._telemetry.observe("sink_batch_rows", len(self._batch))
+        self._batch.clear()
 
     async def _write_with_retries(self) -> WriteOutcome | None:
         attempt, isolate = 0, False

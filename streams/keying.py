@@ -34,6 +34,14 @@ class Origin:
     def header(self) -> bytes:
         return f"{self.topic}:{self.partition}:{self.offset}".encode()
 
+    def attributes(self) -> dict[str, str | int]:
+        """Span attributes (OpenTelemetry messaging conventions) naming this record."""
+        return {
+            "messaging.destination.name": self.topic,
+            "messaging.destination.partition.id": self.partition,
+            "messaging.kafka.offset": self.offset,
+        }
+
     @classmethod
     def parse(cls, value: bytes | None, fallback: Origin) -> Origin:
         try:

@@ -24,6 +24,8 @@ from unittest import mock
 
 import asyncpg
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from linguaflow.demo import start_worker, stop_worker, wait_ready
 from linguaflow.infra import migrate_db
@@ -236,6 +238,14 @@ class WorkerProcess:
 
     def counter(self, name: str) -> int:
         return int(self.stats()["counters"].get(name, 0))
+
+    def metrics(self) -> list[Sample]:
+        """Every sample of the worker's Prometheus ``/metrics`` page."""
+        s = self.stack.settings
+        with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/metrics", timeout=5) as r:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            text = r.read().decode()
+        return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
     def stop(self, timeout_s: float = 60) -> int:
         if self.proc.poll() is not None:
