@@ -63,7 +63,7 @@ METRICS: dict[str, MetricSpec] = {
     "breaker_opened": MetricSpec("counter", "circuit breaker openings", labels=("provider",)),
     "all_providers_failing": MetricSpec("counter", "batches that every provider of the chain failed"),
     "user_rate_limited": MetricSpec("counter", "requests over their user's rate limit", labels=("mode",)),
-    "input_seek_backs": MetricSpec(
-        "counter", "re-reads of input records that faust skipped (see streams/offsets.py)"
+    "input_gaps": MetricSpec(
+        "counter", "jumps in input offsets (records faust skipped; re-read after a restart)"
     ),
 }

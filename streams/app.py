@@ -179,6 +179,7 @@ class StreamsRuntime:
             ),
         )
         self.provider = provider
+        self._rereads: set[Any] = set()  # partitions with a re-read of skipped records under way
         self.engine = DedupEngine(
             provider,
             _CacheView(self.table),
@@ -203,7 +204,7 @@ class StreamsRuntime:
         settings = self.settings
         async for event in stream.noack().events():
             message = event.message
-            if not await self._accept(event):
+            if not self._accept(event):
                 continue
             origin = Origin(message.topic, message.partition, message.offset)
             self.telemetry.count("requests")
@@ -236,7 +237,7 @@ class StreamsRuntime:
         settings = self.settings
         async for event in stream.noack().events():
             message = event.message
-            if not await self._accept(event):
+            if not self._accept(event):
                 continue
             here = Origin(message.topic, message.partition, message.offset)
             origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
@@ -268,29 +269,39 @@ class StreamsRuntime:
         await self.engine.drain()
         self.app.offsets.forget(revoked)
 
-    async def _accept(self, event: Any) -> bool:
-        """Should this event be processed now? See streams/offsets.py: records faust skipped are
-        read again (seek back) rather than committed past."""
-        tracker, consumer, tp = self.app.offsets, self.app.consumer, event.message.tp
-        if not tracker.started(tp):
-            start = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]  # set on assignment
-            if start is None:  # no commit yet (faust also stores a committed 0 as None)
-                start = (await consumer.earliest_offsets(tp))[tp]
-            tracker.begin(tp, start)
-        verdict = tracker.receive(tp, event.message.offset)
-        if verdict.process:
-            return True
-        event.ack()  # faust's own bookkeeping only: our tracker decides what is committed
-        if verdict.seek_to is not None:
-            log.warning(
-                "records skipped on %s before offset %d: reading again from %d",
-                tp,
-                event.message.offset,
-                verdict.seek_to,
-            )
-            self.telemetry.count("input_seek_backs")
-            await consumer.seek(tp, verdict.seek_to)
-        return False
+    def _accept(self, event: Any) -> bool:
+        """Should this event be processed? Re-deliveries of offsets already received are not; a
+        jump in offsets (records faust skipped) schedules a re-read (see streams/offsets.py)."""
+        tracker, tp, offset = self.app.offsets, event.message.tp, event.message.offset
+        gaps = tracker.gaps
+        committed = self.app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
+        if not tracker.receive(tp, offset, committed):
+            event.ack()  # faust's own bookkeeping only: our tracker decides what is committed
+            return False
+        if tracker.gaps > gaps:
+            log.warning("records skipped on %s before offset %d: reading them again", tp, offset)
+            self.telemetry.count("input_gaps")
+            if tp not in self._rereads:
+                self._rereads.add(tp)
+                asyncio.get_running_loop().create_task(self._reread(tp))
+        return True
+
+    async def _reread(self, tp: Any) -> None:
+        """Seek back to the first skipped offset once no rebalance is running (a seek during one
+        can crash faust's fetcher). If the partition moved away, its new owner reads from the
+        committed offset, which never passed the gap."""
+        try:
+            for _ in range(600):
+                if not self.app.rebalancing:
+                    break
+                await asyncio.sleep(0.1)
+            start = self.app.offsets.first_missing(tp)
+            if start is not None and tp in self.app.consumer.assignment():
+                await self.app.consumer.seek(tp, start)
+        except Exception as exc:  # the commit never passed the gap: a restart re-reads it anyway
+            log.error("could not seek %s back to re-read skipped records: %r", tp, exc)
+        finally:
+            self._rereads.discard(tp)
 
     def _finisher(self, event: Any) -> Callable[[], None]:
         """Called once the event's output is acknowledged by the broker: the offset may be committed."""

@@ -3,27 +3,21 @@
 Our agents finish events out of order on purpose (a cache hit is answered at once while an earlier
 miss waits for its provider call), and faust-streaming 0.15's own rule for turning acks into a
 commit is unsafe with that: it skips its head-gap check when the committed offset is None or 0,
-the check is off by one, and events it *skips* (flow control off during a rebalance, shutdown or
-table recovery) count as acked although no agent saw them; the fetch position moves past them.
+the check is off by one, and events it *skips* (flow control off during a rebalance or shutdown)
+count as acked although no agent saw them, while its fetch position moves past them.
 
-So the worker decides for itself. Per partition it knows where reading began (``begin``), and it
-commits only the contiguous prefix of offsets that were received *and* finished: the watermark.
-An offset that never arrived blocks the watermark, and ``receive`` asks the caller to seek back to
-it, so a skipped record is read again instead of being committed past.
+So the worker decides for itself: per partition it commits only the contiguous prefix of offsets
+that were received *and* finished (the watermark), starting at the first offset received after
+an assignment. A jump in offsets (records faust skipped) leaves a gap that the watermark cannot
+pass; ``receive`` reports where the gap starts so the worker can seek back, and when the skipped
+records come again they are processed (and only they: the rest were already received).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
 
 TP = Hashable
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    process: bool  # False: not now (already seen, or ahead of a gap: it will come again)
-    seek_to: int | None = None  # records were skipped: re-read from here
 
 
 class OffsetTracker:
@@ -31,29 +25,39 @@ class OffsetTracker:
         self._low: dict[TP, int] = {}  # watermark: everything below is finished
         self._expected: dict[TP, int] = {}  # next offset due from the consumer
         self._done: dict[TP, set[int]] = {}  # finished offsets above the watermark
-        self._seeking: dict[TP, int] = {}  # a seek back was asked for and has not arrived yet
+        self._missing: dict[TP, set[int]] = {}  # skipped offsets not yet received again
+        self.gaps = 0  # jumps seen in input offsets (records faust skipped)
 
-    def started(self, tp: TP) -> bool:
-        return tp in self._low
+    def receive(self, tp: TP, offset: int, committed: int | None = None) -> bool:
+        """Record an arriving offset; False for a re-delivery of one already received.
 
-    def begin(self, tp: TP, start: int) -> None:
-        """Reading ``tp`` begins at ``start`` (the committed offset, or the earliest one)."""
-        self._low[tp] = self._expected[tp] = start
-        self._done[tp] = set()
-        self._seeking.pop(tp, None)
+        ``committed``, when known, is where reading of ``tp`` should have begun: records between it
+        and the first one that arrives were skipped too.
+        """
+        expected = self._expected.get(tp)
+        if expected is None:
+            start = offset if committed is None or committed > offset else committed
+            self._low[tp] = start  # reading (re)began here
+            self._done[tp] = set()
+            self._missing[tp] = set(range(start, offset))
+            if start < offset:
+                self.gaps += 1
+        elif offset < expected:
+            missing = self._missing[tp]
+            if offset not in missing:
+                return False
+            missing.discard(offset)  # a skipped record, read again
+            return True
+        elif offset > expected:
+            self.gaps += 1
+            self._missing[tp].update(range(expected, offset))
+        self._expected[tp] = offset + 1
+        return True
 
-    def receive(self, tp: TP, offset: int) -> Verdict:
-        expected = self._expected[tp]
-        if offset == expected:
-            self._expected[tp] = offset + 1
-            self._seeking.pop(tp, None)
-            return Verdict(process=True)
-        if offset < expected:
-            return Verdict(process=False)  # a re-delivery after a seek back: already handled
-        if self._seeking.get(tp) == expected:
-            return Verdict(process=False)  # still ahead of the gap; the seek is under way
-        self._seeking[tp] = expected
-        return Verdict(process=False, seek_to=expected)
+    def first_missing(self, tp: TP) -> int | None:
+        """Where to read ``tp`` again from, if records were skipped."""
+        missing = self._missing.get(tp)
+        return min(missing) if missing else None
 
     def finished(self, tp: TP, offset: int) -> None:
         done = self._done.get(tp)
@@ -70,11 +74,8 @@ class OffsetTracker:
         """The offset to commit for ``tp`` (Kafka's "next to read"), or None if reading has not begun."""
         return self._low.get(tp)
 
-    def unfinished(self) -> int:
-        return sum(self._expected[tp] - self._low[tp] - len(self._done[tp]) for tp in self._low)
-
     def forget(self, tps: Iterable[TP]) -> None:
         """Partitions were revoked: after a rebalance they are read again from the committed offset."""
         for tp in tps:
-            for table in (self._low, self._expected, self._done, self._seeking):
+            for table in (self._low, self._expected, self._done, self._missing):
                 table.pop(tp, None)
