@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint unit adapters integration e2e down clean
+.PHONY: setup demo test lint unit adapters integration e2e bench bench-quick down clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -39,6 +39,15 @@ integration: setup
 
 e2e: setup
 	$(BIN)/pytest -q tests/e2e
+
+# Benchmarks (README "Benchmarks"): a private broker + Postgres, raw baselines and the pipeline in
+# one run; the report goes to bench/out/<timestamp>/. BENCH_ARGS=--requests 200000 etc.
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/python -m bench run $(BENCH_ARGS)
+
+bench-quick: setup
+	$(BIN)/python -m bench run --quick $(BENCH_ARGS)
 
 down: setup
 	$(BIN)/linguaflow down
