@@ -20,6 +20,7 @@ from bench.e2e import run_end_to_end
 from bench.infra import Infra, keep_dir
 from bench.load import run_requests
 from bench.plots import write_plots
+from bench.profile import render
 from bench.raw import pass_through, postgres_writes, produce_only
 from bench.recovery import run_recovery
 from bench.report import as_dicts, evaluate, markdown
@@ -47,11 +48,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
     run.add_argument("--tiny", action="store_true", help="CI smoke size (< 2 minutes); implies --quick")
     run.add_argument("--requests", type=int, help="requests per end-to-end run (overrides the mode)")
     run.add_argument("--recovery-entries", type=int, help="cache entries for the recovery run")
+    run.add_argument(
+        "--profile", action="store_true", help="run the end-to-end worker under pyinstrument (slower)"
+    )
     run.add_argument("--out", type=Path, default=OUT, help="parent folder of the report folder")
     return parser.parse_args(argv)
 
 
-async def measure(infra: Infra, mode: str, sizes: tuple[int, int, int, int]) -> dict[str, Any]:
+async def measure(
+    infra: Infra, mode: str, sizes: tuple[int, int, int, int], profile_to: Path | None
+) -> dict[str, Any]:
     requests, raw_n, pg_n, entries = sizes
     raw_stack = await infra.stack("raw")
     sample = run_requests("raw", "raw", raw_n, 0.0)
@@ -67,7 +73,7 @@ async def measure(infra: Infra, mode: str, sizes: tuple[int, int, int, int]) -> 
         "postgres": await postgres_writes(settings, pg_n, settings.sink_batch_rows),
     }
     print("end to end", flush=True)
-    e2e = await run_end_to_end(infra, requests)
+    e2e = await run_end_to_end(infra, requests, profile_to)
     print("recovery", flush=True)
     recovery = await run_recovery(infra, entries)
     return {
@@ -102,11 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     infra = Infra()
     try:
         infra.start()
-        report = asyncio.run(measure(infra, mode, (requests, raw_n, pg_n, entries)))
+        profile_to = out / "profile.pyisession" if args.profile else None
+        report = asyncio.run(measure(infra, mode, (requests, raw_n, pg_n, entries), profile_to))
     finally:
         keep_dir(infra.home, out / "logs")
         infra.close()
     report["targets"] = as_dicts(evaluate(report))
+    if args.profile:
+        report["environment"]["profiled"] = True  # pyinstrument slows the worker: numbers are not comparable
+        session = out / "profile.pyisession"
+        report["profile"] = render(session, out) if session.exists() else "(pyinstrument wrote no session)"
     report["environment"]["wall_s"] = round(time.monotonic() - started, 1)
     report["plots"] = write_plots(report, out)
     (out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 from bench.infra import Infra, ProcessSampler
-from bench.load import publish_requests, run_requests, sink_rows_per_s, wait_rows
+from bench.load import latency_series, publish_requests, run_requests, sink_rows_per_s, wait_rows
 from tests.harness import Stack, WorkerProcess
 
 DUP_RATIOS = (0.0, 0.5, 0.9, 0.99)
@@ -38,6 +39,8 @@ async def one_run(
     calls = int(after.get("provider_calls", 0)) - int(before.get("provider_calls", 0))
     texts = int(after.get("provider_texts", 0)) - int(before.get("provider_texts", 0))
     series = summary.pop("rows_over_time")
+    if rate_per_s is not None:  # where in the run the slow ones are (start-up, periodic, or all along)
+        summary["latency_over_time"] = await latency_series(stack.settings, run_id)
     return {
         "run_id": run_id,
         "requests": n,
@@ -58,10 +61,10 @@ async def one_run(
     }
 
 
-async def run_end_to_end(infra: Infra, requests: int) -> dict[str, Any]:
+async def run_end_to_end(infra: Infra, requests: int, profile_to: Path | None = None) -> dict[str, Any]:
     stack = await infra.stack("e2e")
     launched = time.monotonic()
-    worker = infra.worker(stack, "e2e-worker").wait_ready()
+    worker = infra.worker(stack, "e2e-worker", profile_to=profile_to).wait_ready()
     ready_s = time.monotonic() - launched
     sampler = ProcessSampler(worker.proc.pid).start()
     runs: dict[str, Any] = {}

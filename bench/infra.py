@@ -6,6 +6,8 @@ stopped by ``close()``."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -46,8 +48,15 @@ class Infra:
         stack.env.update(BENCH_ENV)
         return stack
 
-    def worker(self, stack: Stack, name: str) -> WorkerProcess:
-        worker = stack.start_worker(name, own_port=True)
+    def worker(self, stack: Stack, name: str, *, profile_to: Path | None = None) -> WorkerProcess:
+        """A worker with its own web port; with ``profile_to``, run under pyinstrument (which
+        writes its session there when the worker exits after SIGTERM)."""
+        if profile_to is None:
+            worker = stack.start_worker(name, own_port=True)
+        else:
+            env = {**stack.env, "LINGUAFLOW_WEB_PORT": str(free_port())}
+            worker = ProfiledWorker(stack, stack.tmp / f"{name}.log", env, profile_to)
+            stack.workers.append(worker)
         self.workers.append(worker)
         return worker
 
@@ -60,6 +69,22 @@ class Infra:
         if self.broker is not None and self.broker.data_dir is not None:
             self.broker.script("stop")
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+class ProfiledWorker(WorkerProcess):
+    """``linguaflow worker`` under ``python -m pyinstrument`` (wall-clock sampling, a session file)."""
+
+    def __init__(self, stack: Stack, log_path: Path, env: dict[str, str], profile_to: Path) -> None:
+        self.stack = stack
+        self.log_path = log_path
+        self.web_port = int(env["LINGUAFLOW_WEB_PORT"])
+        self.settings = stack.settings.model_copy(update={"web_port": self.web_port})
+        argv = [sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", str(profile_to)]
+        argv += ["-m", "linguaflow.cli", "worker"]
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
 
 
 @dataclass

@@ -100,6 +100,17 @@ async def wait_rows(
     return summary
 
 
+async def latency_series(settings: Settings, run_id: str) -> list[tuple[float, int]]:
+    """(seconds since the run's first request, latency_ms) of every row of a run, in order."""
+    pool = await create_pool(settings, max_size=1)
+    sql = """SELECT extract(epoch FROM requested_at - min(requested_at) OVER ())::float8, latency_ms
+             FROM translation_requests WHERE request_id LIKE $1 ORDER BY requested_at"""
+    try:
+        return [(float(t), int(ms)) for t, ms in await pool.fetch(sql, f"{run_id}-%")]
+    finally:
+        await pool.close()
+
+
 def sink_rows_per_s(series: list[tuple[float, int]]) -> float | None:
     """Rows/s between the first and the last row seen (the sink's pace while it had work)."""
     seen = [(t, n) for t, n in series if n > 0]

@@ -48,12 +48,12 @@ def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
         assert report[section], section
     assert set(report["raw"]) == {"produce_only", "pass_through", "postgres"}
     assert set(report["end_to_end"]["runs"]) == {"dup0", "dup50", "dup90", "dup99", "warm", "warm_paced"}
-    assert len(report["targets"]) == 6
+    assert len(report["targets"]) == 7
     assert all(isinstance(t["passed"], bool) for t in report["targets"])
     markdown = (out / "report.md").read_text()
     for heading in HEADINGS:
         assert heading in markdown
-    assert markdown.count("PASS") + markdown.count("FAIL") >= 6
+    assert markdown.count("PASS") + markdown.count("FAIL") >= 7
     for plot in report["plots"]:
         assert (out / plot).stat().st_size > 1000
     assert report["end_to_end"]["worker_exit_code"] == 0
