@@ -19,6 +19,7 @@ import orjson
 from bench.e2e import run_end_to_end
 from bench.infra import Infra, keep_dir
 from bench.load import run_requests
+from bench.models import run_models
 from bench.plots import write_plots
 from bench.profile import render
 from bench.raw import pass_through, postgres_writes, produce_only
@@ -33,10 +34,8 @@ SIZES = {
     "tiny": (300, 2_000, 2_000, 1_000),
 }
 NOT_MEASURED = [
-    "Provider latency models (DeepL-like ~150 ms/batch, LLM-like ~1.5 s): not built in this pass; "
-    "they need no product change (a fake HTTP provider from tests/fakes with a delay, selected by "
-    "LINGUAFLOW_PROVIDER and its base URL), only time.",
     "Several workers / partitions scaling: one worker, 4 partitions.",
+    "Cache-hit latency at several paced rates (only half of the warm maximum).",
 ]
 
 
@@ -74,6 +73,8 @@ async def measure(
     }
     print("end to end", flush=True)
     e2e = await run_end_to_end(infra, requests, profile_to)
+    print("provider latency models", flush=True)
+    models = await run_models(infra, requests)
     print("recovery", flush=True)
     recovery = await run_recovery(infra, entries)
     return {
@@ -91,6 +92,7 @@ async def measure(
         },
         "raw": raw,
         "end_to_end": e2e,
+        "provider_models": models,
         "recovery": recovery,
         "not_measured": NOT_MEASURED,
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SECTIONS = ("environment", "raw", "end_to_end", "recovery", "targets")
+SECTIONS = ("environment", "raw", "end_to_end", "provider_models", "recovery", "targets")
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
     )
     exact = [
         (name, run["provider_texts"], 0 if name.startswith("warm") else run["unique_keys"])
-        for name, run in runs.items()
+        for name, run in {**runs, **report.get("provider_models", {})}.items()
     ]
     wrong = [f"{n}: {texts} texts vs {keys} keys" for n, texts, keys in exact if texts != keys]
     targets.append(
@@ -180,6 +180,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"{max(rss, default=0):.0f} MiB over the runs; exit code {e2e['worker_exit_code']} after SIGTERM. "
         "req/s = first publish to last row in Postgres; latency = request `created_at` (stamped at "
         "publish) to result produced (`latency_ms` of each row).",
+        "",
+        "## Provider latency models (fake APIs with a fixed delay per call, 90 % duplicates)",
+        "",
+        *runs_table(report["provider_models"]),
+        "",
+        "Batches are capped by the API (DeepL 50 texts, OpenAI-compatible 20) and by "
+        "`LINGUAFLOW_PROVIDER_MAX_INFLIGHT_BATCHES` (8 concurrent calls per worker).",
         "",
         "## Recovery",
         "",

@@ -17,8 +17,15 @@ from linguaflow.settings import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
-SECTIONS = ("environment", "raw", "end_to_end", "recovery", "targets")
-HEADINGS = ("## Targets", "## Raw baselines", "## End to end", "## Recovery", "## Not measured")
+SECTIONS = ("environment", "raw", "end_to_end", "provider_models", "recovery", "targets")
+HEADINGS = (
+    "## Targets",
+    "## Raw baselines",
+    "## End to end",
+    "## Provider latency models",
+    "## Recovery",
+    "## Not measured",
+)
 
 
 def _bench_processes() -> list[str]:
@@ -48,6 +55,7 @@ def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
         assert report[section], section
     assert set(report["raw"]) == {"produce_only", "pass_through", "postgres"}
     assert set(report["end_to_end"]["runs"]) == {"dup0", "dup50", "dup90", "dup99", "warm", "warm_paced"}
+    assert set(report["provider_models"]) == {"deepl_150ms", "llm_1500ms"}
     assert len(report["targets"]) == 7
     assert all(isinstance(t["passed"], bool) for t in report["targets"])
     markdown = (out / "report.md").read_text()
