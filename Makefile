@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint unit adapters integration e2e faults-long down clean
+.PHONY: setup demo test lint unit adapters integration e2e faults-long bench bench-quick down clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,6 +43,15 @@ e2e: setup
 # The fault tests at full length (10 kills, a 2-minute database outage); CI runs the short versions.
 faults-long: setup
 	LINGUAFLOW_FAULTS_LONG=1 $(BIN)/pytest -q -s tests/integration/test_faults.py
+
+# Benchmarks (README "Benchmarks"): a private broker + Postgres, raw baselines and the pipeline in
+# one run; the report goes to bench/out/<timestamp>/. BENCH_ARGS=--requests 200000 etc.
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/python -m bench run $(BENCH_ARGS)
+
+bench-quick: setup
+	$(BIN)/python -m bench run --quick $(BENCH_ARGS)
 
 down: setup
 	$(BIN)/linguaflow down

@@ -1,0 +1,133 @@
+"""``python -m bench run [--quick] [--tiny] [--requests N]``: start a private broker and Postgres,
+measure the raw baselines, the pipeline end to end and cache recovery, and write
+``bench/out/<timestamp>/report.json``, ``report.md`` and PNG plots. Everything started is stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.e2e import run_end_to_end
+from bench.infra import Infra, keep_dir
+from bench.load import run_requests
+from bench.models import run_models
+from bench.plots import write_plots
+from bench.profile import render
+from bench.raw import pass_through, postgres_writes, produce_only
+from bench.recovery import run_recovery
+from bench.report import as_dicts, evaluate, markdown
+
+OUT = Path(__file__).resolve().parent / "out"
+# (requests, raw messages, raw Postgres rows, recovery entries)
+SIZES = {
+    "full": (1_000_000, 1_000_000, 1_000_000, 1_000_000),
+    "quick": (5_000, 50_000, 50_000, 20_000),
+    "tiny": (300, 2_000, 2_000, 1_000),
+}
+NOT_MEASURED = [
+    "Several workers / partitions scaling: one worker, 4 partitions.",
+    "Cache-hit latency at several paced rates (only half of the warm maximum).",
+]
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the benchmark and write a report")
+    run.add_argument("--quick", action="store_true", help="~5,000 requests (minutes)")
+    run.add_argument("--tiny", action="store_true", help="CI smoke size (< 2 minutes); implies --quick")
+    run.add_argument("--requests", type=int, help="requests per end-to-end run (overrides the mode)")
+    run.add_argument("--recovery-entries", type=int, help="cache entries for the recovery run")
+    run.add_argument(
+        "--profile", action="store_true", help="run the end-to-end worker under pyinstrument (slower)"
+    )
+    run.add_argument("--out", type=Path, default=OUT, help="parent folder of the report folder")
+    return parser.parse_args(argv)
+
+
+async def measure(
+    infra: Infra, mode: str, sizes: tuple[int, int, int, int], profile_to: Path | None
+) -> dict[str, Any]:
+    requests, raw_n, pg_n, entries = sizes
+    raw_stack = await infra.stack("raw")
+    sample = run_requests("raw", "raw", raw_n, 0.0)
+    payloads = []
+    for request in sample:
+        request["created_at"] = int(time.time() * 1000)
+        payloads.append(orjson.dumps(request))
+    settings = raw_stack.settings
+    print(f"raw baselines: {raw_n} messages, {pg_n} rows", flush=True)
+    raw = {
+        "produce_only": await produce_only(settings, payloads),
+        "pass_through": await pass_through(settings, raw_n),
+        "postgres": await postgres_writes(settings, pg_n, settings.sink_batch_rows),
+    }
+    print("end to end", flush=True)
+    e2e = await run_end_to_end(infra, requests, profile_to)
+    print("provider latency models", flush=True)
+    models = await run_models(infra, requests)
+    print("recovery", flush=True)
+    recovery = await run_recovery(infra, entries)
+    return {
+        "environment": {
+            "mode": mode,
+            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "partitions": settings.partitions,
+            "message_bytes": round(sum(map(len, payloads)) / len(payloads)),
+            "requests_per_run": requests,
+            "raw_messages": raw_n,
+            "postgres_rows": pg_n,
+            "recovery_entries": entries,
+        },
+        "raw": raw,
+        "end_to_end": e2e,
+        "provider_models": models,
+        "recovery": recovery,
+        "not_measured": NOT_MEASURED,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(sys.argv[1:] if argv is None else argv)
+    mode = "tiny" if args.tiny else "quick" if args.quick else "full"
+    requests, raw_n, pg_n, entries = SIZES[mode]
+    requests = args.requests or requests
+    entries = args.recovery_entries or entries
+    out = args.out / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    infra = Infra()
+    try:
+        infra.start()
+        profile_to = out / "profile.pyisession" if args.profile else None
+        report = asyncio.run(measure(infra, mode, (requests, raw_n, pg_n, entries), profile_to))
+    finally:
+        keep_dir(infra.home, out / "logs")
+        infra.close()
+    report["targets"] = as_dicts(evaluate(report))
+    if args.profile:
+        report["environment"]["profiled"] = True  # pyinstrument slows the worker: numbers are not comparable
+        session = out / "profile.pyisession"
+        report["profile"] = render(session, out) if session.exists() else "(pyinstrument wrote no session)"
+    report["environment"]["wall_s"] = round(time.monotonic() - started, 1)
+    report["plots"] = write_plots(report, out)
+    (out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    (out / "report.md").write_text(markdown(report))
+    print((out / "report.md").read_text())
+    print(f"report: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""End to end: one worker (agents + sink, the `pseudo` provider) and a sequence of runs, each in
+its own key space: duplicate ratios, then a warm-cache run (the texts of the 0 % run again, all
+hits), then the same warm load paced at half of the measured warm throughput."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.infra import Infra, ProcessSampler
+from bench.load import latency_series, publish_requests, run_requests, sink_rows_per_s, wait_rows
+from tests.harness import Stack, WorkerProcess
+
+DUP_RATIOS = (0.0, 0.5, 0.9, 0.99)
+
+
+async def one_run(
+    stack: Stack,
+    worker: WorkerProcess,
+    sampler: ProcessSampler,
+    requests: list[dict[str, Any]],
+    run_id: str,
+    *,
+    rate_per_s: float | None = None,
+) -> dict[str, Any]:
+    before = worker.stats()["counters"]
+    cpu_before = sampler.sample()[2]
+    t0 = sampler.sample()[0]
+    started = await publish_requests(stack.settings, requests, rate_per_s=rate_per_s)
+    published_s = time.monotonic() - started
+    summary = await wait_rows(stack.settings, run_id, len(requests), timeout_s=600, started=started)
+    await asyncio.sleep(0.3)  # let the worker's counters settle after the last row
+    after = worker.stats()["counters"]
+    cpu_s = sampler.sample()[2] - cpu_before
+    n = len(requests)
+    elapsed = summary["last_row_s"] or float("nan")
+    calls = int(after.get("provider_calls", 0)) - int(before.get("provider_calls", 0))
+    texts = int(after.get("provider_texts", 0)) - int(before.get("provider_texts", 0))
+    series = summary.pop("rows_over_time")
+    if rate_per_s is not None:  # where in the run the slow ones are (start-up, periodic, or all along)
+        summary["latency_over_time"] = await latency_series(stack.settings, run_id)
+    return {
+        "run_id": run_id,
+        "requests": n,
+        "paced_rate_per_s": rate_per_s,
+        "publish_s": published_s,
+        "elapsed_s": elapsed,
+        "requests_per_s": n / elapsed,
+        "provider_calls": calls,
+        "provider_texts": texts,
+        "provider_calls_per_1000": 1000 * calls / n,
+        "provider_texts_per_1000": 1000 * texts / n,
+        "unique_keys_per_1000": 1000 * summary["unique_keys"] / n,
+        "sink_rows_per_s": sink_rows_per_s(series),
+        "cpu_s": cpu_s,
+        "cpu_ms_per_request": 1000 * cpu_s / n,
+        "window_s": [t0, sampler.sample()[0]],
+        **summary,
+    }
+
+
+async def run_end_to_end(infra: Infra, requests: int, profile_to: Path | None = None) -> dict[str, Any]:
+    stack = await infra.stack("e2e")
+    launched = time.monotonic()
+    worker = infra.worker(stack, "e2e-worker", profile_to=profile_to).wait_ready()
+    ready_s = time.monotonic() - launched
+    sampler = ProcessSampler(worker.proc.pid).start()
+    runs: dict[str, Any] = {}
+    try:
+        for ratio in DUP_RATIOS:
+            run_id = f"dup{int(ratio * 100)}"
+            print(f"  end-to-end: {requests} requests, {ratio:.0%} duplicates", flush=True)
+            load = run_requests(run_id, space=run_id, count=requests, dup_ratio=ratio)
+            runs[run_id] = await one_run(stack, worker, sampler, load, run_id)
+        print(f"  end-to-end: warm cache ({requests} requests, all hits)", flush=True)
+        warm = run_requests("warm", space="dup0", count=requests, dup_ratio=0.0)
+        runs["warm"] = await one_run(stack, worker, sampler, warm, "warm")
+        half = runs["warm"]["requests_per_s"] / 2
+        print(f"  end-to-end: warm cache paced at {half:.0f}/s (half of the warm maximum)", flush=True)
+        paced = run_requests("paced", space="dup0", count=requests, dup_ratio=0.0)
+        runs["warm_paced"] = await one_run(stack, worker, sampler, paced, "paced", rate_per_s=half)
+    finally:
+        sampler.stop()
+        exit_code = worker.stop()
+    return {
+        "worker_ready_s": ready_s,
+        "worker_exit_code": exit_code,
+        "runs": runs,
+        "process": [list(s) for s in sampler.samples],
+    }

@@ -1,0 +1,129 @@
+"""The benchmark's own infrastructure: one broker and one embedded Postgres on ephemeral ports in
+scratch directories, private stacks (topics, groups, database) on them, and a worker sampler.
+Reuses the test harness so the benchmark runs what the tests run. Everything started here is
+stopped by ``close()``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from linguaflow.local.postgres import EmbeddedPostgres
+from tests.harness import Broker, Stack, WorkerProcess, free_port, make_stack, scratch_dir, start_broker
+
+# Benchmark-only settings (configuration, not product changes): the per-user limit would pace
+# misses at 100/min/user, and the product default compaction applies to the cache topic.
+BENCH_ENV = {
+    "LINGUAFLOW_USER_REQUESTS_PER_MIN": "0",
+    "LINGUAFLOW_CACHE_TOPIC_CONFIG": "{}",
+    "LINGUAFLOW_LOG_LEVEL": "WARNING",
+}
+
+
+class Infra:
+    def __init__(self) -> None:
+        self.home = scratch_dir("bench")
+        self.broker: Broker | None = None
+        self.postgres: EmbeddedPostgres | None = None
+        self.workers: list[WorkerProcess] = []
+
+    def start(self) -> None:
+        self.broker = start_broker(self.home / "kafka")
+        self.postgres = EmbeddedPostgres(self.home / "pg" / "data", free_port())
+        self.postgres.start()
+
+    async def stack(self, name: str) -> Stack:
+        assert self.broker is not None, "Infra.start() first"
+        assert self.postgres is not None, "Infra.start() first"
+        tmp = self.home / name
+        tmp.mkdir(parents=True, exist_ok=True)
+        stack = await make_stack(self.broker, self.postgres.url, tmp)
+        stack.env.update(BENCH_ENV)
+        return stack
+
+    def worker(self, stack: Stack, name: str, *, profile_to: Path | None = None) -> WorkerProcess:
+        """A worker with its own web port; with ``profile_to``, run under pyinstrument (which
+        writes its session there when the worker exits after SIGTERM)."""
+        if profile_to is None:
+            worker = stack.start_worker(name, own_port=True)
+        else:
+            env = {**stack.env, "LINGUAFLOW_WEB_PORT": str(free_port())}
+            worker = ProfiledWorker(stack, stack.tmp / f"{name}.log", env, profile_to)
+            stack.workers.append(worker)
+        self.workers.append(worker)
+        return worker
+
+    def close(self) -> None:
+        for worker in self.workers:
+            if worker.proc.poll() is None:
+                worker.stop(timeout_s=30)
+        if self.postgres is not None:
+            self.postgres.stop()
+        if self.broker is not None and self.broker.data_dir is not None:
+            self.broker.script("stop")
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+class ProfiledWorker(WorkerProcess):
+    """``linguaflow worker`` under ``python -m pyinstrument`` (wall-clock sampling, a session file)."""
+
+    def __init__(self, stack: Stack, log_path: Path, env: dict[str, str], profile_to: Path) -> None:
+        self.stack = stack
+        self.log_path = log_path
+        self.web_port = int(env["LINGUAFLOW_WEB_PORT"])
+        self.settings = stack.settings.model_copy(update={"web_port": self.web_port})
+        argv = [sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", str(profile_to)]
+        argv += ["-m", "linguaflow.cli", "worker"]
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            )
+
+
+@dataclass
+class ProcessSampler:
+    """RSS (MiB) and CPU seconds of one process, sampled every ``interval_s`` in a thread."""
+
+    pid: int
+    interval_s: float = 0.5
+    samples: list[tuple[float, float, float]] = field(default_factory=list)  # (t, rss_mib, cpu_s)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _t0: float = field(default_factory=time.monotonic)
+
+    def start(self) -> ProcessSampler:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def sample(self) -> tuple[float, float, float]:
+        proc = psutil.Process(self.pid)
+        cpu = proc.cpu_times()
+        return (time.monotonic() - self._t0, proc.memory_info().rss / 2**20, cpu.user + cpu.system)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append(self.sample())
+            except psutil.Error:
+                return
+            self._stop.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
+def keep_dir(src: Path, dst: Path) -> None:
+    """Copy worker logs into the report folder before the scratch dir goes."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for log in src.rglob("*.log"):
+        shutil.copy(log, dst / f"{log.parent.name}-{log.name}")

@@ -1,0 +1,116 @@
+"""Raw baselines, measured in the same run on the same broker, topic settings and Postgres as the
+pipeline: what Kafka and Postgres can do with nothing of linguaflow in the way."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from bench.load import synthetic_results
+from linguaflow.db import create_pool
+from linguaflow.kafka import Publisher, client_config, ensure_topics
+from linguaflow.settings import Settings
+from sinks.batch import SinkBatch
+from sinks.postgres import PostgresResultSink
+from sinks.rows import REQUEST_COLUMNS, request_row
+
+SETTLE_EVERY = 5_000  # the same window as `linguaflow produce`
+
+
+async def produce_only(settings: Settings, payloads: list[bytes]) -> dict[str, Any]:
+    """aiokafka, acks=all, idempotent (our Publisher, the CLI's linger), keyed like the CLI."""
+    await ensure_topics(settings)
+    publisher = Publisher(settings, linger_ms=20)
+    await publisher.start()
+    try:
+        started = time.monotonic()
+        pending = []
+        for i, payload in enumerate(payloads):
+            pending.append(await publisher.send(settings.requests_topic, payload, key=b"raw-%d" % i))
+            if len(pending) >= SETTLE_EVERY:
+                for fut in pending:
+                    await fut
+                pending.clear()
+        for fut in pending:
+            await fut
+        elapsed = time.monotonic() - started
+    finally:
+        await publisher.stop()
+    return {"messages": len(payloads), "elapsed_s": elapsed, "msg_per_s": len(payloads) / elapsed}
+
+
+async def pass_through(settings: Settings, count: int) -> dict[str, Any]:
+    """A plain consume -> produce loop (requests topic -> results topic): fetch a batch, produce
+    every record with the worker's producer settings, wait for the acks, commit, repeat."""
+    consumer = AIOKafkaConsumer(
+        settings.requests_topic,
+        **client_config(settings),
+        group_id=f"{settings.app_id}-raw-pass",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    publisher = Publisher(settings)
+    await consumer.start()
+    await publisher.start()
+    try:
+        done, started = 0, 0.0
+        while done < count:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
+            if not batches:
+                continue
+            if not started:
+                started = time.monotonic()
+            futures = [
+                await publisher.send(settings.results_topic, r.value, key=r.key)
+                for records in batches.values()
+                for r in records
+            ]
+            for fut in futures:
+                await fut
+            await consumer.commit()
+            done += len(futures)
+        elapsed = time.monotonic() - started
+    finally:
+        await publisher.stop()
+        await consumer.stop()
+    return {"messages": done, "elapsed_s": elapsed, "msg_per_s": done / elapsed}
+
+
+async def postgres_writes(settings: Settings, count: int, batch_rows: int) -> dict[str, Any]:
+    """Rows/s for request rows written in batches of ``batch_rows`` (one transaction each):
+    COPY, executemany of a plain INSERT, and the sink's own write (COPY to staging + upserts of
+    both tables; every result here is unique, so each also writes a translation row)."""
+    results = synthetic_results(count)
+    rows = [request_row(r) for r in results]
+    chunks = [rows[i : i + batch_rows] for i in range(0, len(rows), batch_rows)]
+    cols = ", ".join(REQUEST_COLUMNS)
+    marks = ", ".join(f"${i + 1}" for i in range(len(REQUEST_COLUMNS)))
+    pool = await create_pool(settings, max_size=1)
+    out: dict[str, Any] = {"rows": count, "batch_rows": batch_rows}
+    try:
+        async with pool.acquire() as conn:
+            for table in ("bench_copy", "bench_executemany"):
+                await conn.execute(f"CREATE TABLE {table} (LIKE translation_requests INCLUDING ALL)")
+            started = time.monotonic()
+            for chunk in chunks:
+                async with conn.transaction():
+                    await conn.copy_records_to_table("bench_copy", records=chunk, columns=REQUEST_COLUMNS)
+            out["copy_rows_per_s"] = count / (time.monotonic() - started)
+            started = time.monotonic()
+            for chunk in chunks:
+                async with conn.transaction():
+                    await conn.executemany(f"INSERT INTO bench_executemany ({cols}) VALUES ({marks})", chunk)
+            out["executemany_rows_per_s"] = count / (time.monotonic() - started)
+        sink = PostgresResultSink(pool)
+        started = time.monotonic()
+        for i in range(0, count, batch_rows):
+            batch = SinkBatch()
+            for offset, result in enumerate(results[i : i + batch_rows], start=i):
+                batch.append(result, ("bench", 0), offset, now_ms=0)
+            await sink.write(batch)
+        out["sink_rows_per_s"] = count / (time.monotonic() - started)
+    finally:
+        await pool.close()
+    return out

@@ -1,0 +1,90 @@
+"""Recovery: how fast a worker becomes ready with K entries in the compacted cache topic. The
+entries are written straight into the topic (the public contract: key = cache key, value =
+CacheEntry JSON); readiness includes "the cache table has recovered"."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from bench.infra import Infra
+from linguaflow.kafka import Publisher, ensure_topics
+from schemas import CacheEntry, encode
+from tests.harness import WorkerProcess
+
+SETTLE_EVERY = 5_000
+
+
+async def fill_cache(infra: Infra, entries: int) -> Any:
+    stack = await infra.stack(f"recovery{entries}")
+    settings = stack.settings
+    await ensure_topics(settings)
+    publisher = Publisher(settings, linger_ms=20)
+    await publisher.start()
+    now = int(time.time() * 1000)
+    try:
+        pending = []
+        for i in range(entries):
+            key = f"{i:032x}"
+            entry = CacheEntry(
+                cache_key=key,
+                translated_text=f"[!! cached text number {i} for the recovery benchmark !!]",
+                source_lang="en",
+                target_lang="de",
+                provider="pseudo",
+                model="pseudo/1",
+                billed_chars=48,
+                cost=0.0,
+                version=now * 1000 + i,
+                tenant="tenant-0",
+                created_at=now,
+            )
+            pending.append(await publisher.send(settings.cache_topic, encode(entry), key=key.encode()))
+            if len(pending) >= SETTLE_EVERY:
+                for fut in pending:
+                    await fut
+                pending.clear()
+        for fut in pending:
+            await fut
+    finally:
+        await publisher.stop()
+    return stack
+
+
+def wait_ready_fast(worker: WorkerProcess, launched: float, timeout_s: float) -> float:
+    """Seconds from launch to the first ``ready`` answer, polled every 50 ms."""
+    while time.monotonic() - launched < timeout_s:
+        if worker.proc.poll() is not None:
+            raise RuntimeError(f"the worker exited early:\n{worker.log_tail()}")
+        with contextlib.suppress(OSError):
+            if worker.stats()["ready"]:
+                return time.monotonic() - launched
+        time.sleep(0.05)
+    raise RuntimeError(f"the worker was not ready after {timeout_s}s:\n{worker.log_tail()}")
+
+
+async def ready_time(infra: Infra, entries: int) -> float:
+    stack = await fill_cache(infra, entries)
+    launched = time.monotonic()
+    worker = infra.worker(stack, f"recovery{entries}-worker")
+    elapsed = wait_ready_fast(worker, launched, timeout_s=600)
+    worker.stop()
+    return elapsed
+
+
+async def run_recovery(infra: Infra, entries: int) -> dict[str, Any]:
+    """Ready time with an empty cache and with ``entries``; the difference is the recovery."""
+    print("  recovery: empty cache", flush=True)
+    empty_s = await ready_time(infra, 0)
+    print(f"  recovery: {entries} entries", flush=True)
+    full_s = await ready_time(infra, entries)
+    net = full_s - empty_s
+    return {
+        "entries": entries,
+        "ready_empty_s": empty_s,
+        "ready_full_s": full_s,
+        "recovery_s": net,
+        "entries_per_s_net": entries / net if net > 0 else None,
+        "entries_per_s_gross": entries / full_s,
+    }

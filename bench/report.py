@@ -1,0 +1,207 @@
+"""The report: targets (pure: measured numbers in, PASS/FAIL and ratios out) and report.md."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+SECTIONS = ("environment", "raw", "end_to_end", "provider_models", "recovery", "targets")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    rule: str
+    measured: str
+    ratio: float | None
+    passed: bool
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def rss_drift(samples: list[list[float]]) -> float | None:
+    """Peak RSS over the RSS at the first sample under load, minus 1 (0.07 = +7 %)."""
+    if len(samples) < 2:
+        return None
+    return max(s[1] for s in samples) / samples[0][1] - 1
+
+
+def evaluate(report: dict[str, Any]) -> list[Target]:
+    raw, e2e, rec = report["raw"], report["end_to_end"], report["recovery"]
+    runs = e2e["runs"]
+    targets = []
+    r = _ratio(runs["dup90"]["requests_per_s"], raw["pass_through"]["msg_per_s"])
+    targets.append(
+        Target(
+            "end-to-end at 90 % duplicates vs raw pass-through",
+            ">= 0.50",
+            f"{runs['dup90']['requests_per_s']:.0f} req/s vs {raw['pass_through']['msg_per_s']:.0f} msg/s",
+            r,
+            r is not None and r >= 0.5,
+        )
+    )
+    pg = raw["postgres"]
+    r = _ratio(pg["sink_rows_per_s"], pg["copy_rows_per_s"])
+    targets.append(
+        Target(
+            "sink vs raw COPY",
+            ">= 0.50",
+            f"{pg['sink_rows_per_s']:.0f} vs {pg['copy_rows_per_s']:.0f} rows/s",
+            r,
+            r is not None and r >= 0.5,
+        )
+    )
+    exact = [
+        (name, run["provider_texts"], 0 if name.startswith("warm") else run["unique_keys"])
+        for name, run in {**runs, **report.get("provider_models", {})}.items()
+    ]
+    wrong = [f"{n}: {texts} texts vs {keys} keys" for n, texts, keys in exact if texts != keys]
+    targets.append(
+        Target(
+            "provider texts per 1,000 == unique keys per 1,000 (warm runs: 0)",
+            "equal in every run",
+            "; ".join(wrong) or f"equal in all {len(exact)} runs",
+            None,
+            not wrong,
+        )
+    )
+    paced = runs["warm_paced"]
+    targets.append(
+        Target(
+            "cache-hit p99 produce->result at half the warm maximum",
+            "< 50 ms",
+            f"p99 {paced['p99_ms']} ms at {paced['paced_rate_per_s']:.0f} req/s",
+            _ratio(paced["p99_ms"], 50),
+            paced["p99_ms"] is not None and paced["p99_ms"] < 50,
+        )
+    )
+    eps = rec["entries_per_s_net"]
+    targets.append(
+        Target(
+            "cache recovery",
+            ">= 100,000 entries/s",
+            f"{rec['entries']} entries in {rec['recovery_s']:.2f} s (ready {rec['ready_full_s']:.2f} s "
+            f"vs {rec['ready_empty_s']:.2f} s empty)",
+            _ratio(eps, 100_000),
+            eps is not None and eps >= 100_000,
+        )
+    )
+    drift = rss_drift(e2e["process"])
+    targets.append(
+        Target(
+            "worker RSS flat across the run (the cache holds every new key in memory)",
+            "peak within +10 % of the first sample",
+            "no samples" if drift is None else f"{drift:+.1%}",
+            None if drift is None else 1 + drift,
+            drift is not None and abs(drift) <= 0.10,
+        )
+    )
+    start, end = runs["warm"]["window_s"][0], runs["warm_paced"]["window_s"][1]
+    drift = rss_drift([s for s in e2e["process"] if start <= s[0] <= end])
+    targets.append(
+        Target(
+            "worker RSS flat over the all-hit runs (no new keys: a leak check)",
+            "peak within +10 % of the first sample",
+            "no samples" if drift is None else f"{drift:+.1%}",
+            None if drift is None else 1 + drift,
+            drift is not None and abs(drift) <= 0.10,
+        )
+    )
+    return targets
+
+
+def _f(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def targets_table(targets: list[dict[str, Any]]) -> list[str]:
+    lines = ["| target | rule | measured | ratio | result |", "|---|---|---|---|---|"]
+    for t in targets:
+        ratio = "-" if t["ratio"] is None else f"{t['ratio']:.2f}"
+        verdict = "PASS" if t["passed"] else "FAIL"
+        lines.append(f"| {t['name']} | {t['rule']} | {t['measured']} | {ratio} | **{verdict}** |")
+    return lines
+
+
+def runs_table(runs: dict[str, Any]) -> list[str]:
+    lines = [
+        "| run | requests | req/s | provider calls /1k | provider texts /1k | unique keys /1k "
+        "| p50 / p95 / p99 ms | sink rows/s | CPU ms/req |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in runs.items():
+        lines.append(
+            f"| {name} | {_f(r['requests'])} | {_f(r['requests_per_s'])} "
+            f"| {_f(r['provider_calls_per_1000'], 1)} | {_f(r['provider_texts_per_1000'], 1)} "
+            f"| {_f(r['unique_keys_per_1000'], 1)} "
+            f"| {_f(r['p50_ms'])} / {_f(r['p95_ms'])} / {_f(r['p99_ms'])} "
+            f"| {_f(r['sink_rows_per_s'])} | {_f(r['cpu_ms_per_request'], 2)} |"
+        )
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    env, raw, e2e, rec = report["environment"], report["raw"], report["end_to_end"], report["recovery"]
+    pg = raw["postgres"]
+    rss = [s[1] for s in e2e["process"]]
+    lines = [
+        f"# linguaflow benchmark {env['started_at']}",
+        "",
+        f"Mode `{env['mode']}`, {env['cpus']} CPUs, Python {env['python']}, partitions {env['partitions']}, "
+        f"message size {env['message_bytes']} B. Numbers are from one run on a shared machine: compare "
+        "the ratios, not the absolute values.",
+        "",
+        "## Targets",
+        "",
+        *targets_table(report["targets"]),
+        "",
+        "## Raw baselines (same broker, same Postgres, same run)",
+        "",
+        "| baseline | rate |",
+        "|---|---|",
+        f"| aiokafka produce-only (acks=all, idempotent) | {_f(raw['produce_only']['msg_per_s'])} msg/s |",
+        f"| aiokafka consume -> produce pass-through | {_f(raw['pass_through']['msg_per_s'])} msg/s |",
+        f"| asyncpg COPY ({pg['batch_rows']} rows/txn) | {_f(pg['copy_rows_per_s'])} rows/s |",
+        f"| asyncpg executemany INSERT | {_f(pg['executemany_rows_per_s'])} rows/s |",
+        "| PostgresResultSink.write (staging COPY + upserts, 2 tables) "
+        f"| {_f(pg['sink_rows_per_s'])} rows/s |",
+        "",
+        "## End to end (one worker: agents + sink, provider `pseudo`)",
+        "",
+        *runs_table(e2e["runs"]),
+        "",
+        f"Worker ready after {e2e['worker_ready_s']:.1f} s; RSS {min(rss, default=0):.0f}-"
+        f"{max(rss, default=0):.0f} MiB over the runs; exit code {e2e['worker_exit_code']} after SIGTERM. "
+        "req/s = first publish to last row in Postgres; latency = request `created_at` (stamped at "
+        "publish) to result produced (`latency_ms` of each row).",
+        "",
+        "## Provider latency models (fake APIs with a fixed delay per call, 90 % duplicates)",
+        "",
+        *runs_table(report["provider_models"]),
+        "",
+        "Batches are capped by the API (DeepL 50 texts, OpenAI-compatible 20) and by "
+        "`LINGUAFLOW_PROVIDER_MAX_INFLIGHT_BATCHES` (8 concurrent calls per worker).",
+        "",
+        "## Recovery",
+        "",
+        f"{rec['entries']:,} entries: ready in {rec['ready_full_s']:.2f} s vs {rec['ready_empty_s']:.2f} s "
+        f"with an empty cache → {_f(rec['entries_per_s_net'])} entries/s net "
+        f"({_f(rec['entries_per_s_gross'])} gross).",
+        "",
+        "## Not measured",
+        "",
+        *[f"- {item}" for item in report.get("not_measured", [])],
+    ]
+    if report.get("profile"):
+        lines += ["", "## Profile (pyinstrument, worker of one end-to-end run)", "", report["profile"]]
+    return "\n".join(lines) + "\n"
+
+
+def as_dicts(targets: list[Target]) -> list[dict[str, Any]]:
+    return [asdict(t) for t in targets]

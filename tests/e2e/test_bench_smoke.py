@@ -1,0 +1,68 @@
+"""The benchmark command as a user runs it, at CI size: it starts its own broker and Postgres,
+writes every section of the report and the plots, and leaves nothing running. No assertion on
+speed: the numbers of a shared CI machine are noise; the report states them, the test does not."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from linguaflow.settings import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+SECTIONS = ("environment", "raw", "end_to_end", "provider_models", "recovery", "targets")
+HEADINGS = (
+    "## Targets",
+    "## Raw baselines",
+    "## End to end",
+    "## Provider latency models",
+    "## Recovery",
+    "## Not measured",
+)
+
+
+def _bench_processes() -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "linguaflow-bench-" in cmdline:
+            found.append(cmdline[:200])
+    return found
+
+
+def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LINGUAFLOW_") and k != "DATABASE_URL"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "run", "--tiny", "--out", str(tmp_path)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (out,) = tmp_path.iterdir()
+    report = json.loads((out / "report.json").read_text())
+    for section in SECTIONS:
+        assert report[section], section
+    assert set(report["raw"]) == {"produce_only", "pass_through", "postgres"}
+    assert set(report["end_to_end"]["runs"]) == {"dup0", "dup50", "dup90", "dup99", "warm", "warm_paced"}
+    assert set(report["provider_models"]) == {"deepl_150ms", "llm_1500ms"}
+    assert len(report["targets"]) == 7
+    assert all(isinstance(t["passed"], bool) for t in report["targets"])
+    markdown = (out / "report.md").read_text()
+    for heading in HEADINGS:
+        assert heading in markdown
+    assert markdown.count("PASS") + markdown.count("FAIL") >= 7
+    for plot in report["plots"]:
+        assert (out / plot).stat().st_size > 1000
+    assert report["end_to_end"]["worker_exit_code"] == 0
+    assert not _bench_processes(), "the benchmark left processes running"
