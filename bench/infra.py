@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -127,3 +128,22 @@ def keep_dir(src: Path, dst: Path) -> None:
     dst.mkdir(parents=True, exist_ok=True)
     for log in src.rglob("*.log"):
         shutil.copy(log, dst / f"{log.parent.name}-{log.name}")
+
+
+class Settler:
+    """Collects delivery futures and waits for them every ``every`` sends (and at the end), the
+    same window `linguaflow produce` uses, so a benchmark's producer never runs unbounded ahead."""
+
+    def __init__(self, every: int = 5_000) -> None:
+        self._every = every
+        self._pending: list[Any] = []
+
+    async def add(self, future: Any) -> None:
+        self._pending.append(future)
+        if len(self._pending) >= self._every:
+            await self.wait()
+
+    async def wait(self) -> None:
+        for fut in self._pending:
+            await fut
+        self._pending.clear()

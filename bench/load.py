@@ -10,13 +10,12 @@ from typing import Any
 
 import orjson
 
+from bench.infra import Settler
 from linguaflow.db import create_pool
 from linguaflow.kafka import Publisher
 from linguaflow.settings import Settings
 from linguaflow.synthetic import synthetic_requests
 from schemas import TranslationResult
-
-SETTLE_EVERY = 5_000
 
 
 def run_requests(
@@ -39,7 +38,7 @@ async def publish_requests(
     await publisher.start()
     try:
         started = time.monotonic()
-        pending = []
+        settler = Settler()
         for i, request in enumerate(requests):
             if rate_per_s is not None:
                 due = started + i / rate_per_s
@@ -47,13 +46,8 @@ async def publish_requests(
                     await asyncio.sleep(due - time.monotonic())
             request["created_at"] = int(time.time() * 1000)
             key = request["request_id"].encode()
-            pending.append(await publisher.send(settings.requests_topic, orjson.dumps(request), key=key))
-            if len(pending) >= SETTLE_EVERY:
-                for fut in pending:
-                    await fut
-                pending.clear()
-        for fut in pending:
-            await fut
+            await settler.add(await publisher.send(settings.requests_topic, orjson.dumps(request), key=key))
+        await settler.wait()
     finally:
         await publisher.stop()
     return started

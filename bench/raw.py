@@ -8,6 +8,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
+from bench.infra import Settler
 from bench.load import synthetic_results
 from linguaflow.db import create_pool
 from linguaflow.kafka import Publisher, client_config, ensure_topics
@@ -15,8 +16,6 @@ from linguaflow.settings import Settings
 from sinks.batch import SinkBatch
 from sinks.postgres import PostgresResultSink
 from sinks.rows import REQUEST_COLUMNS, request_row
-
-SETTLE_EVERY = 5_000  # the same window as `linguaflow produce`
 
 
 async def produce_only(settings: Settings, payloads: list[bytes]) -> dict[str, Any]:
@@ -26,15 +25,10 @@ async def produce_only(settings: Settings, payloads: list[bytes]) -> dict[str, A
     await publisher.start()
     try:
         started = time.monotonic()
-        pending = []
+        settler = Settler()
         for i, payload in enumerate(payloads):
-            pending.append(await publisher.send(settings.requests_topic, payload, key=b"raw-%d" % i))
-            if len(pending) >= SETTLE_EVERY:
-                for fut in pending:
-                    await fut
-                pending.clear()
-        for fut in pending:
-            await fut
+            await settler.add(await publisher.send(settings.requests_topic, payload, key=b"raw-%d" % i))
+        await settler.wait()
         elapsed = time.monotonic() - started
     finally:
         await publisher.stop()

@@ -8,12 +8,10 @@ import contextlib
 import time
 from typing import Any
 
-from bench.infra import Infra
+from bench.infra import Infra, Settler
 from linguaflow.kafka import Publisher, ensure_topics
 from schemas import CacheEntry, encode
 from tests.harness import WorkerProcess
-
-SETTLE_EVERY = 5_000
 
 
 async def fill_cache(infra: Infra, entries: int) -> Any:
@@ -24,7 +22,7 @@ async def fill_cache(infra: Infra, entries: int) -> Any:
     await publisher.start()
     now = int(time.time() * 1000)
     try:
-        pending = []
+        settler = Settler()
         for i in range(entries):
             key = f"{i:032x}"
             entry = CacheEntry(
@@ -40,13 +38,8 @@ async def fill_cache(infra: Infra, entries: int) -> Any:
                 tenant="tenant-0",
                 created_at=now,
             )
-            pending.append(await publisher.send(settings.cache_topic, encode(entry), key=key.encode()))
-            if len(pending) >= SETTLE_EVERY:
-                for fut in pending:
-                    await fut
-                pending.clear()
-        for fut in pending:
-            await fut
+            await settler.add(await publisher.send(settings.cache_topic, encode(entry), key=key.encode()))
+        await settler.wait()
     finally:
         await publisher.stop()
     return stack
