@@ -50,7 +50,8 @@ class PostgresResultSink:
 
     async def write(self, batch: SinkBatch) -> WriteOutcome:
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            # A timeout: with the server gone, acquire would wait instead of failing and retrying.
+            async with self._pool.acquire(timeout=10) as conn, conn.transaction():
                 await conn.execute(_STAGING)
                 await conn.copy_records_to_table(
                     "stage_translations",

@@ -274,8 +274,7 @@ class StreamsRuntime:
         jump in offsets (records faust skipped) schedules a re-read (see streams/offsets.py)."""
         tracker, tp, offset = self.app.offsets, event.message.tp, event.message.offset
         gaps = tracker.gaps
-        committed = self.app.consumer._committed_offset.get(tp)  # type: ignore[attr-defined]
-        if not tracker.receive(tp, offset, committed):
+        if not tracker.receive(tp, offset):
             event.ack()  # faust's own bookkeeping only: our tracker decides what is committed
             return False
         if tracker.gaps > gaps:

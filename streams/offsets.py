@@ -28,20 +28,13 @@ class OffsetTracker:
         self._missing: dict[TP, set[int]] = {}  # skipped offsets not yet received again
         self.gaps = 0  # jumps seen in input offsets (records faust skipped)
 
-    def receive(self, tp: TP, offset: int, committed: int | None = None) -> bool:
-        """Record an arriving offset; False for a re-delivery of one already received.
-
-        ``committed``, when known, is where reading of ``tp`` should have begun: records between it
-        and the first one that arrives were skipped too.
-        """
+    def receive(self, tp: TP, offset: int) -> bool:
+        """Record an arriving offset; False for a re-delivery of one already received."""
         expected = self._expected.get(tp)
         if expected is None:
-            start = offset if committed is None or committed > offset else committed
-            self._low[tp] = start  # reading (re)began here
+            self._low[tp] = offset  # reading (re)began here
             self._done[tp] = set()
-            self._missing[tp] = set(range(start, offset))
-            if start < offset:
-                self.gaps += 1
+            self._missing[tp] = set()
         elif offset < expected:
             missing = self._missing[tp]
             if offset not in missing:

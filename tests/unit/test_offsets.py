@@ -101,22 +101,3 @@ def test_skipped_records_read_again_are_processed_and_release_the_commit() -> No
             tracker.finished(TP, offset)
     assert tracker.first_missing(TP) is None
     assert tracker.commit_offset(TP) == 16
-
-
-def test_a_skipped_head_below_the_committed_offset_is_read_again() -> None:
-    tracker = OffsetTracker()
-    assert tracker.receive(TP, 20, committed=17)  # faust skipped 17..19 right after assignment
-    tracker.finished(TP, 20)
-    assert tracker.gaps == 1
-    assert tracker.commit_offset(TP) == 17
-    assert tracker.first_missing(TP) == 17
-    assert tracker.receive(TP, 17)
-    assert not tracker.receive(TP, 20)  # already received
-
-
-def test_an_unknown_or_higher_committed_offset_starts_at_the_first_record() -> None:
-    for committed in (None, 25):
-        tracker = OffsetTracker()
-        assert tracker.receive(TP, 20, committed=committed)
-        assert tracker.commit_offset(TP) == 20
-        assert tracker.gaps == 0
