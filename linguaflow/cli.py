@@ -81,6 +81,18 @@ def cmd_cache(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache_dump(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.cache_view import load_cache_view
+
+    view = asyncio.run(load_cache_view(settings))
+    for entry in view.values():
+        sys.stdout.write(orjson.dumps(entry).decode() + "\n")
+    for problem in view.problems:
+        print(f"unusable cache record: {orjson.dumps(problem).decode()}", file=sys.stderr)
+    print(f"{len(view)} live entries in {view.records} records", file=sys.stderr)
+    return 1 if view.problems else 0
+
+
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.inspect import gather_status
 
@@ -97,6 +109,25 @@ def cmd_cost(settings: Settings, args: argparse.Namespace) -> int:
         _print_json(rows)
     else:
         print(format_table(rows, by))
+    return 0
+
+
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.replay.plan import parse_offsets, parse_rate, parse_when
+    from linguaflow.replay.run import ReplayOptions, run_replay
+
+    options = ReplayOptions(
+        mode=args.mode,
+        from_ms=None if args.from_time is None else parse_when(args.from_time),
+        from_offsets=None if args.from_offsets is None else parse_offsets(args.from_offsets),
+        to_ms=None if args.to_time is None else parse_when(args.to_time),
+        group=args.group,
+        restart=args.restart,
+        rate=None if args.rate is None else parse_rate(args.rate),
+        dry_run=args.dry_run,
+        refresh=args.refresh,
+    )
+    _print_json(asyncio.run(run_replay(settings, options)))
     return 0
 
 
@@ -149,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     get = cache_sub.add_parser("get", help="print the cache entry for a cache key")
     get.add_argument("key")
     get.set_defaults(fn=cmd_cache)
+    cache_sub.add_parser(
+        "dump", help="print the live cache entries as JSON lines (tombstoned keys left out)"
+    ).set_defaults(fn=cmd_cache_dump)
 
     sub.add_parser("status", help="message counts per topic and row counts in Postgres").set_defaults(
         fn=cmd_status
@@ -160,6 +194,27 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--until", type=date.fromisoformat, help="last day (UTC), YYYY-MM-DD")
     cost.add_argument("--json", action="store_true", help="JSON rows instead of a table")
     cost.set_defaults(fn=cmd_cost)
+
+    replay = sub.add_parser(
+        "replay",
+        help="backfill: rebuild Postgres from results, re-translate requests, warm the cache from Postgres",
+    )
+    replay.add_argument("mode", choices=["rebuild", "retranslate", "warm"])
+    replay.add_argument(
+        "--from", dest="from_time", help="start at this time (ISO-8601 with zone, or epoch ms)"
+    )
+    replay.add_argument("--from-offsets", help="start at these offsets: PARTITION:OFFSET[,...]")
+    replay.add_argument("--to", dest="to_time", help="stop before this time (default: the end offsets now)")
+    replay.add_argument(
+        "--group", help="replay consumer group (default APP_ID-replay-MODE); same group resumes"
+    )
+    replay.add_argument("--restart", action="store_true", help="ignore the group's committed offsets")
+    replay.add_argument("--rate", help="at most N records per second (N or N/s)")
+    replay.add_argument("--dry-run", action="store_true", help="count and estimate the cost; send nothing")
+    replay.add_argument(
+        "--refresh", action="store_true", help="retranslate: bypass the cache (new version wins)"
+    )
+    replay.set_defaults(fn=cmd_replay)
 
     demo = sub.add_parser("demo", help="up + worker + synthetic requests + summary (+ down)")
     demo.add_argument("--count", type=int, default=10_000)

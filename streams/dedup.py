@@ -83,7 +83,7 @@ class DedupEngine:
     async def on_request(self, keyed: KeyedRequest, ack: Callable[[], None]) -> None:
         self._telemetry.count("requests_in")
         waiter = Waiter(keyed, ack)
-        raw = self._cache.get(keyed.cache_key)
+        raw = None if keyed.request.refresh else self._cache.get(keyed.cache_key)
         if raw is not None:
             await self._emit(waiter, decode_cache_entry(raw), cache_hit=True, coalesced=False)
             return

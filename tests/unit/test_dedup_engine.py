@@ -150,6 +150,32 @@ class Harness:
         await self.engine.on_request(request, self.acks(request.request.request_id))
 
 
+async def test_a_refresh_request_skips_the_cache_and_its_newer_version_replaces_the_entry() -> None:
+    h = Harness()
+    await h.send(keyed("r1"))
+    await h.engine.drain()
+    old = decode_cache_entry(h.cache[keyed("r1").cache_key])
+    h.clock.advance(1_000)
+    h.provider.behaviour = lambda batch: [ok(j, "<de>Neu") for j in batch]
+    await h.send(keyed("r2", refresh=True))  # same key, cached: asked again all the same
+    await h.send(keyed("r3", offset=1))  # a plain duplicate meanwhile still gets the cached answer
+    await h.engine.drain()
+    await h.send(keyed("r4", offset=2))  # afterwards: a hit on the new entry
+    await settle()
+
+    assert len(h.provider.batches) == 2
+    new = decode_cache_entry(h.cache[keyed("r1").cache_key])
+    assert (new.translated_text, new.version > old.version) == ("<de>Neu", True)
+    outcomes = {r.request_id: (r.outcome, r.translated_text) for r in h.outbox.results}
+    assert outcomes == {
+        "r1": ("miss", "<de>Hello"),
+        "r2": ("miss", "<de>Neu"),
+        "r3": ("hit", "<de>Hello"),
+        "r4": ("hit", "<de>Neu"),
+    }
+    assert keyed("r2", refresh=True).cache_key == keyed("r1").cache_key  # refresh is not in the key
+
+
 async def test_miss_then_coalesced_then_hit_calls_the_provider_once() -> None:
     h = Harness()
     a1, a2, a3 = keyed("a1"), keyed("a2", offset=1), keyed("a3", offset=2)
