@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import orjson
 
@@ -93,6 +94,21 @@ def cmd_cache_dump(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if view.problems else 0
 
 
+def cmd_cache_evict(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.cache_admin import evict
+    from streams.ttl import EvictionFilter
+
+    selection = EvictionFilter(
+        keys=tuple(args.key or ()),
+        tenant=args.tenant,
+        provider=args.provider,
+        glossary=args.glossary,
+        expired=args.expired,
+    )
+    _print_json(asyncio.run(evict(settings, selection, dry_run=args.dry_run)))
+    return 0
+
+
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.inspect import gather_status
 
@@ -149,6 +165,41 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_evict_command(cache_sub: Any) -> None:
+    evict = cache_sub.add_parser("evict", help="tombstone the entries that match every criterion given")
+    evict.add_argument("--key", action="append", help="a cache key (repeatable)")
+    evict.add_argument("--tenant", help="entries created for this tenant")
+    evict.add_argument("--provider", help="entries this provider translated")
+    evict.add_argument("--glossary", help="entries made with this glossary version (id@version)")
+    evict.add_argument("--expired", action="store_true", help="entries past their TTL")
+    evict.add_argument("--dry-run", action="store_true", help="list what would be evicted")
+    evict.set_defaults(fn=cmd_cache_evict)
+
+
+def _add_backfill_commands(sub: Any) -> None:
+    """replay (README: Replay, backfill and cache lifecycle)."""
+    replay = sub.add_parser(
+        "replay",
+        help="backfill: rebuild Postgres from results, re-translate requests, warm the cache from Postgres",
+    )
+    replay.add_argument("mode", choices=["rebuild", "retranslate", "warm"])
+    replay.add_argument(
+        "--from", dest="from_time", help="start at this time (ISO-8601 with zone, or epoch ms)"
+    )
+    replay.add_argument("--from-offsets", help="start at these offsets: PARTITION:OFFSET[,...]")
+    replay.add_argument("--to", dest="to_time", help="stop before this time (default: the end offsets now)")
+    replay.add_argument(
+        "--group", help="replay consumer group (default APP_ID-replay-MODE); same group resumes"
+    )
+    replay.add_argument("--restart", action="store_true", help="ignore the group's committed offsets")
+    replay.add_argument("--rate", help="at most N records per second (N or N/s)")
+    replay.add_argument("--dry-run", action="store_true", help="count and estimate the cost; send nothing")
+    replay.add_argument(
+        "--refresh", action="store_true", help="retranslate: bypass the cache (new version wins)"
+    )
+    replay.set_defaults(fn=cmd_replay)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linguaflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -183,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     cache_sub.add_parser(
         "dump", help="print the live cache entries as JSON lines (tombstoned keys left out)"
     ).set_defaults(fn=cmd_cache_dump)
+    _add_evict_command(cache_sub)
 
     sub.add_parser("status", help="message counts per topic and row counts in Postgres").set_defaults(
         fn=cmd_status
@@ -195,26 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--json", action="store_true", help="JSON rows instead of a table")
     cost.set_defaults(fn=cmd_cost)
 
-    replay = sub.add_parser(
-        "replay",
-        help="backfill: rebuild Postgres from results, re-translate requests, warm the cache from Postgres",
-    )
-    replay.add_argument("mode", choices=["rebuild", "retranslate", "warm"])
-    replay.add_argument(
-        "--from", dest="from_time", help="start at this time (ISO-8601 with zone, or epoch ms)"
-    )
-    replay.add_argument("--from-offsets", help="start at these offsets: PARTITION:OFFSET[,...]")
-    replay.add_argument("--to", dest="to_time", help="stop before this time (default: the end offsets now)")
-    replay.add_argument(
-        "--group", help="replay consumer group (default APP_ID-replay-MODE); same group resumes"
-    )
-    replay.add_argument("--restart", action="store_true", help="ignore the group's committed offsets")
-    replay.add_argument("--rate", help="at most N records per second (N or N/s)")
-    replay.add_argument("--dry-run", action="store_true", help="count and estimate the cost; send nothing")
-    replay.add_argument(
-        "--refresh", action="store_true", help="retranslate: bypass the cache (new version wins)"
-    )
-    replay.set_defaults(fn=cmd_replay)
+    _add_backfill_commands(sub)
 
     demo = sub.add_parser("demo", help="up + worker + synthetic requests + summary (+ down)")
     demo.add_argument("--count", type=int, default=10_000)
