@@ -11,14 +11,13 @@ The worker's own deletes (TTL) carry no such header: their key is already gone.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
 
 from linguaflow.client.listener import existing_partitions
-from linguaflow.kafka import client_config
+from linguaflow.kafka import client_config, stop_background
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
 
@@ -57,9 +56,4 @@ class EvictionFollower:
                         self._telemetry.count("cache_evicted", source="operator")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await stop_background(self._task, self._consumer)

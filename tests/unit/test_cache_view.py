@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from hypothesis import given
 from hypothesis import strategies as st
 
 from linguaflow.cache_view import CacheRecord, fold_cache_records
 from schemas import CacheEntry, encode
-
-BASE = CacheEntry(
-    cache_key="k",
-    translated_text="Hallo",
-    source_lang="en",
-    target_lang="de",
-    provider="pseudo",
-    model="pseudo/1",
-    billed_chars=5,
-    cost=0.0,
-    version=1,
-    tenant="acme",
-    created_at=1,
-)
+from tests.unit.samples import cache_entry
 
 
 def entry(key: str, version: int) -> CacheEntry:
-    return replace(BASE, cache_key=key, version=version)
+    return cache_entry(cache_key=key, version=version)
 
 
 def record(key: str, value: bytes | None, offset: int = 0) -> CacheRecord:

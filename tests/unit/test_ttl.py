@@ -9,22 +9,8 @@ from hypothesis import strategies as st
 
 from schemas import CacheEntry
 from streams.ttl import EvictionFilter, TtlPolicy, expires_at_ms, is_expired, select_evictions, ttl_s
+from tests.unit.samples import ENTRY, T0
 
-T0 = 1_700_000_000_000
-ENTRY = CacheEntry(
-    cache_key="k",
-    translated_text="Hallo",
-    source_lang="en",
-    target_lang="de",
-    provider="deepl",
-    model="deepl/v2",
-    billed_chars=5,
-    cost=0.0,
-    version=T0 * 1000,
-    tenant="acme",
-    created_at=T0,
-    glossary="ui@3",
-)
 POLICY = TtlPolicy(short_max_chars=10, short_s=3600, long_s=86400, tenants={"vip": 0, "trial": 60})
 
 
