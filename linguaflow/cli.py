@@ -147,6 +147,16 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gc(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.gc import collect_garbage
+
+    report = collect_garbage(
+        settings, retention_days=args.retention_days, dry_run=args.dry_run, now_ms=time.time() * 1000
+    )
+    _print_json(asyncio.run(report))
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.demo import run_demo
     from linguaflow.infra import down, up
@@ -177,7 +187,7 @@ def _add_evict_command(cache_sub: Any) -> None:
 
 
 def _add_backfill_commands(sub: Any) -> None:
-    """replay (README: Replay, backfill and cache lifecycle)."""
+    """replay and gc (README: Replay, backfill and cache lifecycle)."""
     replay = sub.add_parser(
         "replay",
         help="backfill: rebuild Postgres from results, re-translate requests, warm the cache from Postgres",
@@ -198,6 +208,11 @@ def _add_backfill_commands(sub: Any) -> None:
         "--refresh", action="store_true", help="retranslate: bypass the cache (new version wins)"
     )
     replay.set_defaults(fn=cmd_replay)
+
+    gc = sub.add_parser("gc", help="delete old request rows; tombstone cache entries no row references")
+    gc.add_argument("--retention-days", type=float, required=True, help="keep request rows this many days")
+    gc.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    gc.set_defaults(fn=cmd_gc)
 
 
 def build_parser() -> argparse.ArgumentParser:
