@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint unit adapters integration e2e down clean
+.PHONY: setup demo test lint unit adapters integration e2e faults-long down clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -39,6 +39,10 @@ integration: setup
 
 e2e: setup
 	$(BIN)/pytest -q tests/e2e
+
+# The fault tests at full length (10 kills, a 2-minute database outage); CI runs the short versions.
+faults-long: setup
+	LINGUAFLOW_FAULTS_LONG=1 $(BIN)/pytest -q -s tests/integration/test_faults.py
 
 down: setup
 	$(BIN)/linguaflow down

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from linguaflow.dlq import add_dlq_parser
 from linguaflow.errors import LinguaflowError
 from linguaflow.settings import Settings
 
@@ -161,8 +162,8 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.demo import run_demo
     from linguaflow.infra import down, up
 
-    up(settings)
     try:
+        up(settings)  # inside the try: a half-done `up` (broker started, migration refused) is undone too
         summary = run_demo(
             settings, count=args.count, dup_ratio=args.dup_ratio, seed=args.seed, timeout_s=args.timeout
         )
@@ -263,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.set_defaults(fn=cmd_cost)
 
     _add_backfill_commands(sub)
+    add_dlq_parser(sub)
 
     demo = sub.add_parser("demo", help="up + worker + synthetic requests + summary (+ down)")
     demo.add_argument("--count", type=int, default=10_000)

@@ -6,21 +6,61 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
+import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.helpers import create_ssl_context
 
-from linguaflow.errors import InfraError
+from linguaflow.errors import ConfigError, InfraError
 from linguaflow.settings import Settings
 
 Headers = list[tuple[str, bytes]]
 
 
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if "SSL" not in settings.kafka_security_protocol:
+        return None
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+    )
+    return context
+
+
 def client_config(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap_servers": settings.kafka_bootstrap}
+    """Connection settings every aiokafka client of ours uses (security included)."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    context = ssl_context(settings)
+    if context is not None:
+        config["ssl_context"] = context
+    if settings.kafka_security_protocol.startswith("SASL"):
+        if settings.kafka_sasl_username is None or settings.kafka_sasl_password is None:
+            raise ConfigError("SASL needs LINGUAFLOW_KAFKA_SASL_USERNAME and LINGUAFLOW_KAFKA_SASL_PASSWORD")
+        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl_plain_username"] = settings.kafka_sasl_username
+        config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+    return config
+
+
+def faust_credentials(settings: Settings) -> Any:
+    """The same security settings in the form faust's App(broker_credentials=...) takes."""
+    if settings.kafka_security_protocol.startswith("SASL"):
+        config = client_config(settings)
+        return faust.SASLCredentials(
+            username=config["sasl_plain_username"],
+            password=config["sasl_plain_password"],
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=config.get("ssl_context"),
+        )
+    context = ssl_context(settings)
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 class Publisher:
@@ -108,6 +148,16 @@ async def ensure_topics(settings: Settings) -> list[str]:
             # Another worker may create it between list and create: that is fine.
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([topic])
+        # Creation returns before every broker's metadata shows the topic; callers use it at once.
+        names = {t.name for t in missing}
+        for _ in range(100):
+            if not names - set(await admin.list_topics()):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise InfraError(
+                f"topics {sorted(names)} were created but did not appear in metadata", retriable=True
+            )
         return [t.name for t in missing]
     finally:
         await admin.close()

@@ -23,6 +23,12 @@ class Settings(BaseSettings):
 
     # --- Kafka -----------------------------------------------------------------------------------
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # Managed Kafka: SASL (PLAIN or SCRAM) and/or TLS. The CA file verifies the brokers' certificates.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
     app_id: str = "linguaflow"
     requests_topic: str = "translation.requests"
     keyed_topic: str = "translation.requests.keyed"
@@ -101,6 +107,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # /ready reports a stall when input waits and no read offset moved for this long.
     stall_after_s: float = Field(default=60.0, gt=0)
+    lag_interval_s: float = Field(default=10.0, gt=0)
+
+    # --- Tracing ---------------------------------------------------------------------------------
+    # OTLP/HTTP collector base URL (e.g. http://otel-collector:4318); unset = tracing off.
+    otlp_endpoint: str | None = None
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1)
 
     def price_per_char(self, provider: str) -> float:
         per_million = self.provider_prices.get(provider, DEFAULT_PRICES.get(provider, 0.0))

@@ -1,27 +1,181 @@
-"""Telemetry behind one small interface. OpenTelemetry metrics underneath; business code only
-calls ``count``. A local mirror of the counters feeds the worker's ``/stats`` endpoint and tests."""
+"""Telemetry behind one small interface, OpenTelemetry underneath.
+
+Business code calls ``count``, ``observe`` (histograms), ``gauge``, ``timed``, ``span`` and
+``spans``; it never sees an exporter. Metrics are exported in the Prometheus text format
+(``prometheus()``, served as ``/metrics`` by the worker); a local mirror of the counters feeds
+``/stats``. Traces follow the W3C ``traceparent`` carried in Kafka headers and go to an OTLP/HTTP
+collector when ``LINGUAFLOW_OTLP_ENDPOINT`` is set; without it the tracer is a no-op that still
+passes an incoming ``traceparent`` through unchanged.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
 
-from opentelemetry.metrics import Meter, get_meter
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import CollectorRegistry, generate_latest
+
+from linguaflow.errors import LinguaflowError
+from linguaflow.metrics import METRICS, MetricSpec
+from linguaflow.settings import Settings
+
+Readings = Iterable[tuple[Mapping[str, str], float]]
+_PROPAGATOR = TraceContextTextMapPropagator()
+# The text format generate_latest() writes (aiohttp adds no charset to a bytes body).
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
 
 
 class Telemetry:
-    def __init__(self, meter: Meter | None = None) -> None:
-        self._meter = meter or get_meter("linguaflow")
-        self._counters: dict[str, object] = {}
-        self._totals: Counter[str] = Counter()
+    def __init__(self, *, tracer_provider: trace.TracerProvider | None = None) -> None:
+        self._registry = CollectorRegistry(auto_describe=True)
+        reader = PrometheusMetricReader(
+            disable_target_info=True, scope_info_enabled=False, registry=self._registry
+        )
+        self._meter_provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+        self._meter = self._meter_provider.get_meter("linguaflow")
+        self._tracer_provider = tracer_provider
+        self._tracer = (tracer_provider or trace.NoOpTracerProvider()).get_tracer("linguaflow")
+        self._instruments: dict[str, Any] = {}
+        self._gauges: dict[str, list[Observation]] = {}
+        self._totals: dict[str, float] = {}
 
-    def count(self, name: str, n: int = 1, **attributes: str) -> None:
-        counter = self._counters.get(name)
-        if counter is None:
-            counter = self._counters[name] = self._meter.create_counter(f"linguaflow.{name}")
-        counter.add(n, attributes)  # type: ignore[attr-defined]
-        self._totals[name] += n
-        for key, value in attributes.items():
-            self._totals[f"{name}.{key}.{value}"] += n
+    # --- metrics ---------------------------------------------------------------------------------
+    def count(self, name: str, n: float = 1, **attributes: str) -> None:
+        self._instrument(name, "counter").add(n, attributes)
+        for key in (name, *(f"{name}.{k}.{v}" for k, v in attributes.items())):
+            self._totals[key] = self._totals.get(key, 0) + n
 
-    def snapshot(self) -> dict[str, int]:
+    def observe(self, name: str, value: float, **attributes: str) -> None:
+        """Record one value in a histogram declared in ``linguaflow.metrics.METRICS``."""
+        self._instrument(name, "histogram").record(value, attributes)
+
+    def gauge(self, name: str, readings: Readings) -> None:
+        """Replace every reading of a gauge (series not in ``readings`` disappear)."""
+        self._instrument(name, "gauge")
+        self._gauges[name] = [Observation(value, dict(attrs)) for attrs, value in readings]
+
+    @contextmanager
+    def timed(self, histogram: str, *, errors: str | None = None, **attributes: str) -> Iterator[None]:
+        """Observe how long the block took; count its failures in ``errors`` by ``reason``."""
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception as exc:
+            if errors is not None:
+                reason = exc.reason if isinstance(exc, LinguaflowError) else "unexpected"
+                self.count(errors, 1, **{**attributes, "reason": reason})
+            raise
+        finally:
+            self.observe(histogram, time.perf_counter() - started, **attributes)
+
+    def snapshot(self) -> dict[str, float]:
         return dict(self._totals)
+
+    def prometheus(self) -> bytes:
+        """Every metric in the Prometheus text exposition format."""
+        return generate_latest(self._registry)
+
+    def _instrument(self, name: str, kind: str) -> Any:
+        instrument = self._instruments.get(name)
+        if instrument is None:
+            # A counter nobody declared still works (it is exported without help text); a unit
+            # test keeps the catalogue complete.
+            spec = METRICS.get(name) or MetricSpec("counter", "")
+            if spec.kind != kind:
+                raise ValueError(f"metric {name!r} is a {spec.kind}, not a {kind}")
+            instrument = self._instruments[name] = self._create(name, spec)
+        return instrument
+
+    def _create(self, name: str, spec: MetricSpec) -> Any:
+        full = f"linguaflow_{name}"
+        if spec.kind == "counter":
+            return self._meter.create_counter(full, unit=spec.unit, description=spec.help)
+        if spec.kind == "histogram":
+            return self._meter.create_histogram(
+                full,
+                unit=spec.unit,
+                description=spec.help,
+                explicit_bucket_boundaries_advisory=list(spec.buckets),
+            )
+
+        def observe(options: CallbackOptions) -> list[Observation]:
+            return list(self._gauges.get(name, ()))
+
+        return self._meter.create_observable_gauge(
+            full, callbacks=[observe], unit=spec.unit, description=spec.help
+        )
+
+    # --- traces ----------------------------------------------------------------------------------
+    @contextmanager
+    def span(
+        self, name: str, traceparent: str | None = None, **attributes: str | int
+    ) -> Iterator[str | None]:
+        """A span (child of ``traceparent``) current for the block; yields the ``traceparent`` to
+        pass on: the new span's, or the incoming one unchanged when tracing is off."""
+        with self._tracer.start_as_current_span(
+            name, context=_context(traceparent), attributes=attributes
+        ) as current:
+            yield _traceparent(current) or traceparent
+
+    @contextmanager
+    def spans(self, name: str, traceparents: Iterable[str | None], **attributes: str | int) -> Iterator[None]:
+        """One span per distinct trace for a block that serves several requests at once (a
+        provider batch, a sink write), so every request's trace shows the shared work."""
+        opened: list[Span] = [
+            self._tracer.start_span(name, context=_context(parent), attributes=attributes)
+            for parent in dict.fromkeys(t for t in traceparents if t)
+        ]
+        try:
+            yield
+        except Exception as exc:
+            for span in opened:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+            raise
+        finally:
+            for span in opened:
+                span.end()
+
+    def close(self) -> None:
+        """Flush and stop the exporters (spans still buffered are sent)."""
+        if isinstance(self._tracer_provider, TracerProvider):
+            self._tracer_provider.shutdown()
+        self._meter_provider.shutdown()
+
+
+def telemetry_for(settings: Settings) -> Telemetry:
+    """The worker's telemetry: Prometheus metrics always, OTLP traces when an endpoint is set."""
+    if not settings.otlp_endpoint:
+        return Telemetry()
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": "linguaflow"}),
+        sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
+    )
+    endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    return Telemetry(tracer_provider=provider)
+
+
+def _context(traceparent: str | None) -> Any:
+    return _PROPAGATOR.extract({"traceparent": traceparent}) if traceparent else None
+
+
+def _traceparent(span: Span) -> str | None:
+    if not span.get_span_context().is_valid:
+        return None
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier.get("traceparent")

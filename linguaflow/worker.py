@@ -1,10 +1,12 @@
-"""Composition root of a worker process: settings -> provider -> streams runtime (+ sink) -> faust
-worker, with ``/health``, ``/ready`` and ``/stats`` on the faust web server."""
+"""Composition root of a worker process: settings -> telemetry -> provider -> streams runtime
+(+ sink) -> faust worker, with ``/health``, ``/ready``, ``/stats`` and ``/metrics`` (Prometheus) on
+the faust web server."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -12,9 +14,10 @@ import faust
 from linguaflow.db import create_pool
 from linguaflow.health import Observed, StallWatch, not_ready_reasons
 from linguaflow.kafka import Publisher, ensure_topics
+from linguaflow.lag import LagSource, report_lag
 from linguaflow.logs import logging_config
 from linguaflow.settings import Settings
-from linguaflow.telemetry import Telemetry
+from linguaflow.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry, telemetry_for
 from sinks.postgres import PostgresResultSink
 from sinks.runner import ResultSinkRunner
 from streams.app import StreamsRuntime, wall_ms
@@ -57,20 +60,59 @@ class EmbeddedSink:
         if self._pool is not None:
             await self._pool.close()
 
+    def lag_sources(self) -> list[LagSource]:
+        if self._runner is None:
+            return []
+        consumer = self._runner.consumer
+        return [
+            LagSource(
+                self._settings.sink_group,
+                frozenset({self._settings.results_topic}),
+                consumer.assignment,
+                consumer.position,
+                consumer.end_offsets,
+            )
+        ]
+
 
 def build_runtime(settings: Settings, *, with_sink: bool) -> StreamsRuntime:
-    telemetry = Telemetry()
+    telemetry = telemetry_for(settings)
     provider = build_resilient(settings, telemetry=telemetry, clock=wall_ms)
     runtime = StreamsRuntime(settings, provider, telemetry)
     app = runtime.app
     app.start_hooks.insert(0, lambda: _ensure_topics(settings))
-    sink = None
-    if with_sink:
-        sink = EmbeddedSink(settings, runtime.publisher, telemetry)
+    app.stop_hooks.insert(0, _closer(telemetry))  # runs last: spans of the final flush are sent
+    sink = EmbeddedSink(settings, runtime.publisher, telemetry) if with_sink else None
+    if sink is not None:
         app.start_hooks.append(sink.start)  # after the publisher (DLQ) starts, and stops before it
         app.stop_hooks.append(sink.stop)
-    _add_pages(runtime, sink if with_sink else None)
+    _add_lag_timer(runtime, sink)
+    _add_pages(runtime, sink)
     return runtime
+
+
+def _closer(telemetry: Telemetry) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        await asyncio.to_thread(telemetry.close)  # flushing spans is blocking HTTP
+
+    return close
+
+
+def _add_lag_timer(runtime: StreamsRuntime, sink: EmbeddedSink | None) -> None:
+    settings = runtime.settings
+    consumer = runtime.app.consumer
+    agents = LagSource(
+        settings.app_id,
+        frozenset({settings.requests_topic, settings.keyed_topic}),
+        consumer.assignment,
+        consumer.position,
+        lambda tps: consumer.highwaters(*tps),
+    )
+
+    async def measure_lag() -> None:
+        await report_lag(runtime.telemetry, [agents, *(sink.lag_sources() if sink else [])])
+
+    runtime.app.timer(settings.lag_interval_s, name="consumer_lag")(measure_lag)
 
 
 async def _ensure_topics(settings: Settings) -> None:
@@ -120,6 +162,10 @@ def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink | None) -> None:
     async def readiness(view: Any, request: Any) -> Any:
         reasons = not_ready_reasons(await observe())
         return view.json({"ready": not reasons, "reasons": reasons}, status=503 if reasons else 200)
+
+    @app.page("/metrics")
+    async def metrics(view: Any, request: Any) -> Any:
+        return view.bytes(runtime.telemetry.prometheus(), content_type=PROMETHEUS_CONTENT_TYPE)
 
     @app.page("/stats")
     async def stats(view: Any, request: Any) -> Any:

@@ -13,6 +13,15 @@ from linguaflow.errors import InvalidRequest
 # BCP-47-ish: a 2-3 letter language with optional script/region subtags (en, pt-BR, zh-Hant-TW).
 _LANG = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# In free text, tab and line breaks are content; other C0 controls (NUL above all: PostgreSQL text
+# cannot hold it) are not something a translation request carries.
+_TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def no_controls(value: str | None, field: str) -> str | None:
+    if value is not None and _TEXT_CONTROL.search(value):
+        raise fail(field, "contains control characters other than tab and line breaks")
+    return value
 
 
 def fail(field: str, problem: str) -> InvalidRequest:

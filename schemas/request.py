@@ -72,6 +72,7 @@ def request_from_dict(data: Any, *, max_text_chars: int, now_ms: int) -> Transla
     # Normalise first: NFC can lengthen a text, and the limit must hold for what is sent on.
     # (The broker's message size limit bounds the raw text.)
     text = normalise_text(f.req_str(data, "text", max_len=sys.maxsize))
+    f.no_controls(text, "text")
     if len(text) > max_text_chars:
         raise f.fail("text", f"is {len(text)} characters, the limit is {max_text_chars}")
     if not text.strip():
@@ -86,7 +87,7 @@ def request_from_dict(data: Any, *, max_text_chars: int, now_ms: int) -> Transla
         format=f.choice(data, "format", FORMATS, "text"),
         glossary=glossary,
         formality=f.choice(data, "formality", FORMALITIES, "default"),
-        context=f.opt_str(data, "context", max_len=MAX_CONTEXT),
+        context=f.no_controls(f.opt_str(data, "context", max_len=MAX_CONTEXT), "context"),
         provider=f.opt_str(data, "provider", max_len=50),
         priority=f.integer(data, "priority", default=5, low=0, high=9),
         created_at=f.epoch_ms(data, "created_at", default=now_ms),

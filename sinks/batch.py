@@ -14,6 +14,7 @@ class SinkBatch:
         self._requests: dict[str, TranslationResult] = {}
         self._translations: dict[str, TranslationResult] = {}
         self._offsets: dict[TopicPartitionKey, int] = {}
+        self._origins: dict[str, tuple[TopicPartitionKey, int]] = {}
         self._count = 0
         self._opened_ms: float | None = None
 
@@ -31,6 +32,7 @@ class SinkBatch:
         if result is None:
             return
         self._requests.setdefault(result.request_id, result)
+        self._origins.setdefault(result.request_id, (tp, offset))
         current = self._translations.get(result.cache_key)
         if current is None or result.version > current.version:
             self._translations[result.cache_key] = result
@@ -47,6 +49,10 @@ class SinkBatch:
     def translations(self) -> list[TranslationResult]:
         return list(self._translations.values())
 
+    def origin(self, request_id: str) -> tuple[TopicPartitionKey, int]:
+        """Where the (first) result for ``request_id`` was read: for DLQ records."""
+        return self._origins[request_id]
+
     def offsets(self) -> dict[TopicPartitionKey, int]:
         """Next offset to commit per partition (last offset seen + 1)."""
         return dict(self._offsets)
@@ -55,5 +61,6 @@ class SinkBatch:
         self._requests.clear()
         self._translations.clear()
         self._offsets.clear()
+        self._origins.clear()
         self._count = 0
         self._opened_ms = None

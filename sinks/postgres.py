@@ -64,6 +64,9 @@ class PostgresResultSink:
                 )
                 changed = _count(await conn.execute(UPSERT_TRANSLATIONS))
                 inserted = _count(await conn.execute(INSERT_REQUESTS))
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+            # The rows themselves are refused (e.g. a NUL byte in text): retrying cannot help.
+            raise SinkWriteError(f"postgres refused the rows: {exc!r}", retriable=False) from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise SinkWriteError(f"postgres write failed: {exc!r}") from exc
         return WriteOutcome(changed, inserted)

@@ -12,13 +12,13 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError
 
-from linguaflow.errors import InvalidRequest, SinkWriteError
+from linguaflow.errors import InvalidRequest, LinguaflowError, SinkWriteError
 from linguaflow.kafka import Publisher, client_config
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
-from schemas import DeadLetter, decode_result
+from schemas import DeadLetter, decode_result, encode
 from sinks.batch import SinkBatch
-from sinks.postgres import PostgresResultSink
+from sinks.postgres import PostgresResultSink, WriteOutcome
 from streams.retry import backoff_ms
 
 log = logging.getLogger("linguaflow.sink")
@@ -86,56 +86,105 @@ class ResultSinkRunner:
     def stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        """The results consumer (the worker's lag monitor reads its positions)."""
+        return self._consumer
+
     async def _add(self, tp: TopicPartition, message: Any) -> None:
         try:
             result = decode_result(message.value or b"")
         except InvalidRequest as exc:
-            letter = DeadLetter(
-                reason=exc.reason,
-                error=str(exc),
-                origin_topic=tp.topic,
-                origin_partition=tp.partition,
-                origin_offset=message.offset,
-                first_failed_at=int(self._clock()),
-            )
-            self._telemetry.count("dlq", reason=letter.reason)
-            await (
-                await self._publisher.send(self._settings.dlq_topic, message.value, headers=letter.headers())
-            )
+            await self._dead_letter(message.value, exc, (tp.topic, tp.partition), message.offset, None)
             result = None
         self._batch.append(result, (tp.topic, tp.partition), message.offset, self._clock())
 
+    async def _dead_letter(
+        self,
+        value: bytes | None,
+        exc: LinguaflowError,
+        tp: tuple[str, int],
+        offset: int,
+        request_id: str | None,
+    ) -> None:
+        letter = DeadLetter(
+            reason=exc.reason,
+            error=str(exc),
+            origin_topic=tp[0],
+            origin_partition=tp[1],
+            origin_offset=offset,
+            first_failed_at=int(self._clock()),
+            request_id=request_id,
+        )
+        self._telemetry.count("dlq", reason=letter.reason)
+        await (await self._publisher.send(self._settings.dlq_topic, value, headers=letter.headers()))
+
     async def flush(self) -> None:
-        """Write the batch (retrying until it succeeds, or giving up uncommitted on shutdown), then commit."""
+        """Write the batch, then commit its offsets. A failed write is retried with backoff (nothing
+        is committed meanwhile); on shutdown it is left uncommitted for the next owner. Rows the
+        database refuses outright are isolated one by one and dead-lettered, so one poisoned
+        record cannot stall a partition."""
         async with self._lock:
             if not len(self._batch):
                 return
-            attempt = 0
-            while True:
-                attempt += 1
-                started = self._clock()
-                try:
-                    outcome = await self._sink.write(self._batch)
-                    break
-                except SinkWriteError as exc:
-                    if self._stopping.is_set():
-                        # Shutting down with the database away: leave offsets uncommitted, so the
-                        # next owner of these partitions writes the batch again.
-                        log.error("sink write failed during shutdown, not committing: %s", exc)
-                        return
-                    delay = backoff_ms(attempt, 100, self._settings.sink_retry_max_ms) / 1000
-                    log.warning("sink write failed (attempt %d), retrying in %.2fs: %s", attempt, delay, exc)
-                    self._telemetry.count("sink_write_errors")
-                    await asyncio.sleep(delay)
-            offsets = {TopicPartition(t, p): o for (t, p), o in self._batch.offsets().items()}
+            traces = [r.traceparent for r in self._batch.requests()]
+            with self._telemetry.spans("sink.write", traces, rows=len(self._batch)):
+                await self._write_and_commit()
+
+    async def _write_and_commit(self) -> None:
+        started = self._clock()
+        outcome = await self._write_with_retries()
+        if outcome is None:
+            return
+        offsets = {TopicPartition(t, p): o for (t, p), o in self._batch.offsets().items()}
+        try:
+            await self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group moved on while we wrote; the new owner re-reads these records and the
+            # idempotent upserts make that harmless.
+            log.warning("offset commit rejected after a rebalance: %s", exc)
+        self._telemetry.count("sink_rows", len(self._batch))
+        self._telemetry.count("sink_translations_changed", outcome.translations_changed)
+        self._telemetry.count("sink_requests_inserted", outcome.requests_inserted)
+        self._telemetry.observe("sink_flush", (self._clock() - started) / 1000)
+        self._telemetry.observe("sink_batch_rows", len(self._batch))
+        self._batch.clear()
+
+    async def _write_with_retries(self) -> WriteOutcome | None:
+        attempt, isolate = 0, False
+        while True:
+            attempt += 1
             try:
-                await self._consumer.commit(offsets)
-            except CommitFailedError as exc:
-                # The group moved on while we wrote; the new owner re-reads these records and the
-                # idempotent upserts make that harmless.
-                log.warning("offset commit rejected after a rebalance: %s", exc)
-            self._telemetry.count("sink_rows", len(self._batch))
-            self._telemetry.count("sink_translations_changed", outcome.translations_changed)
-            self._telemetry.count("sink_requests_inserted", outcome.requests_inserted)
-            self._telemetry.count("sink_flush_ms", int(self._clock() - started))
-            self._batch.clear()
+                return await (self._write_isolating() if isolate else self._sink.write(self._batch))
+            except SinkWriteError as exc:
+                if not exc.retriable:
+                    log.warning("postgres refused a batch; isolating the bad rows: %s", exc)
+                    isolate = True
+                    continue
+                if self._stopping.is_set():
+                    # Shutting down with the database away: leave offsets uncommitted, so the
+                    # next owner of these partitions writes the batch again.
+                    log.error("sink write failed during shutdown, not committing: %s", exc)
+                    return None
+                delay = backoff_ms(attempt, 100, self._settings.sink_retry_max_ms) / 1000
+                log.warning("sink write failed (attempt %d), retrying in %.2fs: %s", attempt, delay, exc)
+                self._telemetry.count("sink_write_errors")
+                await asyncio.sleep(delay)
+
+    async def _write_isolating(self) -> WriteOutcome:
+        changed = inserted = 0
+        for result in self._batch.requests():
+            single = SinkBatch()
+            single.append(result, ("isolated", 0), 0, self._clock())
+            try:
+                outcome = await self._sink.write(single)
+            except SinkWriteError as exc:
+                if exc.retriable:
+                    raise
+                tp, offset = self._batch.origin(result.request_id)
+                problem = SinkWriteError(str(exc), reason="sink_rejected", retriable=False)
+                await self._dead_letter(encode(result), problem, tp, offset, result.request_id)
+                continue
+            changed += outcome.translations_changed
+            inserted += outcome.requests_inserted
+        return WriteOutcome(changed, inserted)

@@ -20,14 +20,23 @@ from typing import Any
 import faust
 
 from linguaflow.errors import InvalidRequest
-from linguaflow.kafka import Publisher
+from linguaflow.kafka import Publisher, faust_credentials
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
-from schemas import DeadLetter, TranslationResult, decode_request, encode, encode_request
+from schemas import DeadLetter, decode_request, encode_request
 from streams.dedup import DedupEngine, EngineConfig
 from streams.evictions import EvictionFollower
-from streams.keying import ORIGIN_HEADER, TRACE_HEADER, KeyedRequest, Origin, dead_letter, key_request
+from streams.keying import (
+    ORIGIN_HEADER,
+    TRACE_HEADER,
+    KeyedRequest,
+    Origin,
+    dead_letter,
+    key_request,
+    parse_traceparent,
+)
 from streams.offsets import OffsetTracker
+from streams.outbox import KafkaOutbox
 from streams.providers.resilient import ResilientProvider
 from streams.ttl import policy_from
 
@@ -102,27 +111,15 @@ class _CacheView(MutableMapping[str, bytes]):
         return len(self._table)
 
 
-class KafkaOutbox:
-    def __init__(self, publisher: Publisher, settings: Settings) -> None:
-        self._publisher = publisher
-        self._settings = settings
-
-    async def result(self, result: TranslationResult) -> asyncio.Future[Any]:
-        headers = [(TRACE_HEADER, result.traceparent.encode())] if result.traceparent else None
-        return await self._publisher.send(
-            self._settings.results_topic, encode(result), key=result.cache_key.encode(), headers=headers
-        )
-
-    async def dead_letter(self, value: bytes, letter: DeadLetter) -> asyncio.Future[Any]:
-        key = letter.request_id.encode() if letter.request_id else None
-        return await self._publisher.send(self._settings.dlq_topic, value, key=key, headers=letter.headers())
-
-
 def _header(message: Any, name: str) -> bytes | None:
     for key, value in message.headers or ():
         if key == name:
             return bytes(value)
     return None
+
+
+def _trace(message: Any) -> str | None:
+    return parse_traceparent(_header(message, TRACE_HEADER))
 
 
 class StreamsRuntime:
@@ -140,6 +137,7 @@ class StreamsRuntime:
         self.app = LinguaflowApp(
             settings.app_id,
             broker=settings.kafka_url,
+            broker_credentials=faust_credentials(settings),
             store="memory://",
             datadir=str(settings.local_dir / f"faust-{settings.app_id}"),
             autodiscover=False,
@@ -186,7 +184,7 @@ class StreamsRuntime:
         self.engine = DedupEngine(
             provider,
             _CacheView(self.table),
-            KafkaOutbox(self.publisher, settings),
+            KafkaOutbox(self.publisher, settings, telemetry),
             EngineConfig(
                 linger_ms=settings.provider_linger_ms,
                 max_inflight_batches=settings.provider_max_inflight_batches,
@@ -213,56 +211,62 @@ class StreamsRuntime:
         settings = self.settings
         async for event in stream.noack().events():
             message = event.message
-            self.app.offsets.received(message.tp, message.offset)
+            if not await self._accept(event):
+                continue
             origin = Origin(message.topic, message.partition, message.offset)
-            trace = _header(message, TRACE_HEADER)
-            outcome = key_request(
-                message.value,
-                origin,
-                model_version_for=self.provider.model_version_for,
-                max_text_chars=settings.max_text_chars,
-                now_ms=int(self.clock()),
-                traceparent=trace.decode() if trace else None,
-            )
-            if isinstance(outcome, DeadLetter):
-                self.telemetry.count("dlq", reason=outcome.reason)
-                fut = await self.publisher.send(
-                    settings.dlq_topic, message.value, key=message.key, headers=outcome.headers()
+            self.telemetry.count("requests")
+            with self.telemetry.span("rekey", _trace(message), **origin.attributes()) as trace:
+                outcome = key_request(
+                    message.value,
+                    origin,
+                    model_version_for=self.provider.model_version_for,
+                    max_text_chars=settings.max_text_chars,
+                    now_ms=int(self.clock()),
+                    traceparent=trace,
                 )
-            else:
-                headers = [(ORIGIN_HEADER, origin.header())] + ([(TRACE_HEADER, trace)] if trace else [])
-                fut = await self.publisher.send(
-                    settings.keyed_topic,
-                    encode_request(outcome.request),
-                    key=outcome.cache_key.encode(),
-                    headers=headers,
-                )
+                if isinstance(outcome, DeadLetter):
+                    self._dead_lettered(outcome)
+                    fut = await self.publisher.send(
+                        settings.dlq_topic, message.value, key=message.key, headers=outcome.headers()
+                    )
+                else:
+                    headers = [(ORIGIN_HEADER, origin.header())]
+                    headers += [(TRACE_HEADER, trace.encode())] if trace else []
+                    fut = await self.publisher.send(
+                        settings.keyed_topic,
+                        encode_request(outcome.request),
+                        key=outcome.cache_key.encode(),
+                        headers=headers,
+                    )
             fut.add_done_callback(self._ack_or_crash(event))
 
     async def _dedup_agent(self, stream: Any) -> None:
         settings = self.settings
         async for event in stream.noack().events():
             message = event.message
-            self.app.offsets.received(message.tp, message.offset)
+            if not await self._accept(event):
+                continue
             here = Origin(message.topic, message.partition, message.offset)
             origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
-            trace = _header(message, TRACE_HEADER)
-            try:
-                request = decode_request(
-                    message.value, max_text_chars=settings.max_text_chars, now_ms=int(self.clock())
-                )
-                key = bytes(message.key).decode()
-            except (InvalidRequest, TypeError, UnicodeDecodeError) as exc:
-                problem = (
-                    exc if isinstance(exc, InvalidRequest) else InvalidRequest(str(exc), reason="bad_key")
-                )
-                letter = dead_letter(origin, problem, now_ms=int(self.clock()), request_id=None)
-                self.telemetry.count("dlq", reason=letter.reason)
-                fut = await self.publisher.send(settings.dlq_topic, message.value, headers=letter.headers())
-                fut.add_done_callback(self._ack_or_crash(event))
-                continue
-            keyed = KeyedRequest(key, request, origin, trace.decode() if trace else None)
-            await self.engine.on_request(keyed, self._finisher(event))
+            with self.telemetry.span("dedup", _trace(message), **here.attributes()) as trace:
+                try:
+                    request = decode_request(
+                        message.value, max_text_chars=settings.max_text_chars, now_ms=int(self.clock())
+                    )
+                    key = bytes(message.key).decode()
+                except (InvalidRequest, TypeError, UnicodeDecodeError) as exc:
+                    problem = (
+                        exc if isinstance(exc, InvalidRequest) else InvalidRequest(str(exc), reason="bad_key")
+                    )
+                    letter = dead_letter(origin, problem, now_ms=int(self.clock()), request_id=None)
+                    self._dead_lettered(letter)
+                    fut = await self.publisher.send(
+                        settings.dlq_topic, message.value, headers=letter.headers()
+                    )
+                    fut.add_done_callback(self._ack_or_crash(event))
+                    continue
+                keyed = KeyedRequest(key, request, origin, trace)
+                await self.engine.on_request(keyed, self._finisher(event))
 
     async def _flusher(self) -> None:
         await self.engine.run_flusher()
@@ -274,6 +278,30 @@ class StreamsRuntime:
         # Hand partitions back only after every call in flight has answered and been acked.
         await self.engine.drain()
         self.app.offsets.forget(revoked)
+
+    async def _accept(self, event: Any) -> bool:
+        """Should this event be processed now? See streams/offsets.py: records faust skipped are
+        read again (seek back) rather than committed past."""
+        tracker, consumer, tp = self.app.offsets, self.app.consumer, event.message.tp
+        if not tracker.started(tp):
+            start = consumer._committed_offset.get(tp)  # type: ignore[attr-defined]  # set on assignment
+            if start is None:  # no commit yet (faust also stores a committed 0 as None)
+                start = (await consumer.earliest_offsets(tp))[tp]
+            tracker.begin(tp, start)
+        verdict = tracker.receive(tp, event.message.offset)
+        if verdict.process:
+            return True
+        event.ack()  # faust's own bookkeeping only: our tracker decides what is committed
+        if verdict.seek_to is not None:
+            log.warning(
+                "records skipped on %s before offset %d: reading again from %d",
+                tp,
+                event.message.offset,
+                verdict.seek_to,
+            )
+            self.telemetry.count("input_seek_backs")
+            await consumer.seek(tp, verdict.seek_to)
+        return False
 
     def _finisher(self, event: Any) -> Callable[[], None]:
         """Called once the event's output is acknowledged by the broker: the offset may be committed."""
@@ -296,6 +324,20 @@ class StreamsRuntime:
                 self._fatal(exc)
 
         return done
+
+    def _dead_lettered(self, letter: DeadLetter) -> None:
+        self.telemetry.count("dlq", reason=letter.reason)
+        log.info(
+            "dead-lettered: %s",
+            letter.error,
+            extra={
+                "reason": letter.reason,
+                "request_id": letter.request_id,
+                "topic": letter.origin_topic,
+                "partition": letter.origin_partition,
+                "offset": letter.origin_offset,
+            },
+        )
 
     def _fatal(self, exc: BaseException) -> None:
         """Output could not be delivered: stop the worker (non-zero exit) so that a supervisor

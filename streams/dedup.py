@@ -199,8 +199,16 @@ class DedupEngine:
     async def _call(self, batch: list[TranslationJob]) -> None:
         """One call: retries and fallbacks are the provider's business (``ResilientProvider``)."""
         name = self._provider.name
+        # The request that started each key's call: its trace shows the provider call.
+        traces = [w.keyed.traceparent for j in batch if (w := self._inflight.first(j.cache_key))]
         try:
-            translated = check_answers(batch, await self._provider.translate(batch))
+            with (
+                self._telemetry.timed(
+                    "provider_latency", provider=name
+                ),  # errors: counted per provider by ResilientProvider
+                self._telemetry.spans("provider.translate", traces, provider=name, texts=len(batch)),
+            ):
+                translated = check_answers(batch, await self._provider.translate(batch))
         except PartialTranslation as exc:
             await self._complete(exc.done)
             await self._fail(batch, ProviderError(f"{name}: {exc}", reason="provider_failed"))

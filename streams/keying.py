@@ -4,6 +4,7 @@ producer sent."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +15,14 @@ from schemas import DeadLetter, TranslationRequest, cache_key, decode_request
 
 ORIGIN_HEADER = "lf-origin"
 TRACE_HEADER = "traceparent"
+_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def parse_traceparent(value: bytes | None) -> str | None:
+    """A W3C traceparent header, or None for anything else (a bad header must not hurt the request)."""
+    if value is None or not _TRACEPARENT.fullmatch(value):
+        return None
+    return value.decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +33,14 @@ class Origin:
 
     def header(self) -> bytes:
         return f"{self.topic}:{self.partition}:{self.offset}".encode()
+
+    def attributes(self) -> dict[str, str | int]:
+        """Span attributes (OpenTelemetry messaging conventions) naming this record."""
+        return {
+            "messaging.destination.name": self.topic,
+            "messaging.destination.partition.id": self.partition,
+            "messaging.kafka.offset": self.offset,
+        }
 
     @classmethod
     def parse(cls, value: bytes | None, fallback: Origin) -> Origin:

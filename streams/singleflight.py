@@ -28,6 +28,11 @@ class InFlight(Generic[W]):
         waiters.append(waiter)
         return False
 
+    def first(self, key: str) -> W | None:
+        """The waiter that started the call for ``key`` (None when nothing is in flight)."""
+        waiters = self._waiters.get(key)
+        return waiters[0] if waiters else None
+
     def complete(self, key: str) -> list[W]:
         """The call for ``key`` finished: hand back everyone who waited, first one first."""
         return self._waiters.pop(key, [])

@@ -24,6 +24,8 @@ from unittest import mock
 
 import asyncpg
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from linguaflow.demo import start_worker, stop_worker, wait_ready
 from linguaflow.infra import migrate_db
@@ -67,7 +69,7 @@ def free_port(pair: bool = False) -> int:
 class Broker:
     bootstrap: str
     data_dir: Path | None  # None: an external broker we did not start
-    port: int = 0
+    port: int = 0  # single node: its port; cluster: the base port (nodes on base, base+2, base+4)
 
     def script(self, *args: str) -> subprocess.CompletedProcess[str]:
         assert self.data_dir is not None, "an external broker is not ours to control"
@@ -75,6 +77,7 @@ class Broker:
             **os.environ,
             "LINGUAFLOW_KAFKA_DATA": str(self.data_dir),
             "LINGUAFLOW_KAFKA_PORT": str(self.port),
+            "LINGUAFLOW_KAFKA_CLUSTER_BASE_PORT": str(self.port),
         }
         return subprocess.run(
             ["bash", str(KAFKA_SCRIPT), *args],
@@ -86,13 +89,34 @@ class Broker:
         )
 
 
-def start_broker(data_dir: Path) -> Broker:
+def _free_block(size: int) -> int:
+    """A base port with ``size`` consecutive free ports (a 3-node cluster needs 6)."""
+    for _ in range(100):
+        base = free_port()
+        if base + size >= 65535:
+            continue
+        try:
+            for port in range(base, base + size):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no {size} consecutive free ports found")
+
+
+def start_broker(data_dir: Path, *, cluster: bool = False) -> Broker:
+    """A single node (or with ``cluster``, three nodes) of the real broker, started for the tests."""
     external = os.environ.get("LINGUAFLOW_TEST_KAFKA_BOOTSTRAP")
-    if external:
+    if external and not cluster:
         return Broker(external, None)
-    port = free_port(pair=True)
-    broker = Broker(f"127.0.0.1:{port}", data_dir, port)
-    proc = broker.script("start")
+    if cluster:
+        base = _free_block(6)
+        broker = Broker(",".join(f"127.0.0.1:{base + 2 * n}" for n in range(3)), data_dir, base)
+    else:
+        port = free_port(pair=True)
+        broker = Broker(f"127.0.0.1:{port}", data_dir, port)
+    proc = broker.script("start", "--cluster") if cluster else broker.script("start")
     if proc.returncode != 0:
         raise RuntimeError(
             "the Kafka broker did not start (integration tests need it; they never skip):\n"
@@ -121,8 +145,10 @@ class Stack:
     def db_url(self) -> str:
         return self.env["DATABASE_URL"]
 
-    def start_worker(self, name: str = "worker") -> WorkerProcess:
-        worker = WorkerProcess(self, self.tmp / f"{name}.log")
+    def start_worker(self, name: str = "worker", *, own_port: bool = False) -> WorkerProcess:
+        """Start a worker; ``own_port`` gives it a web port of its own (to run several at once)."""
+        env = {**self.env, "LINGUAFLOW_WEB_PORT": str(free_port())} if own_port else self.env
+        worker = WorkerProcess(self, self.tmp / f"{name}.log", env)
         self.workers.append(worker)
         return worker
 
@@ -190,26 +216,36 @@ async def make_stack(broker: Broker, admin_db_url: str, tmp: Path) -> Stack:
 class WorkerProcess:
     """``linguaflow worker`` as a child process, the way an operator runs it."""
 
-    def __init__(self, stack: Stack, log_path: Path) -> None:
+    def __init__(self, stack: Stack, log_path: Path, env: dict[str, str]) -> None:
         self.stack = stack
         self.log_path = log_path
-        self.proc = start_worker(str(log_path), stack.env)
+        self.web_port = int(env["LINGUAFLOW_WEB_PORT"])
+        self.settings = stack.settings.model_copy(update={"web_port": self.web_port})
+        self.proc = start_worker(str(log_path), env)
 
     def wait_ready(self, timeout_s: float = 120) -> WorkerProcess:
         try:
-            wait_ready(self.stack.settings, self.proc, timeout_s)
+            wait_ready(self.settings, self.proc, timeout_s)
         except Exception as exc:
             raise AssertionError(f"worker not ready: {exc}\n--- worker log ---\n{self.log_tail()}") from exc
         return self
 
     def stats(self) -> dict[str, Any]:
-        s = self.stack.settings
+        s = self.settings
         with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/stats", timeout=5) as r:
             stats: dict[str, Any] = orjson.loads(r.read())
             return stats
 
     def counter(self, name: str) -> int:
         return int(self.stats()["counters"].get(name, 0))
+
+    def metrics(self) -> list[Sample]:
+        """Every sample of the worker's Prometheus ``/metrics`` page."""
+        s = self.stack.settings
+        with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/metrics", timeout=5) as r:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            text = r.read().decode()
+        return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
     def stop(self, timeout_s: float = 60) -> int:
         if self.proc.poll() is not None:

@@ -13,6 +13,10 @@ CONTROLLER_PORT="${LINGUAFLOW_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
 CLUSTER_BASE_PORT="${LINGUAFLOW_KAFKA_CLUSTER_BASE_PORT:-9192}"
 HEAP="${LINGUAFLOW_KAFKA_HEAP:--Xms256m -Xmx768m}"
 EXTRA_PROPS="${LINGUAFLOW_KAFKA_EXTRA_PROPS:-}"
+# Extra arguments for the storage format, one per line, e.g. SCRAM users for SASL:
+#   --add-scram
+#   SCRAM-SHA-256=[name=linguaflow,password=secret]
+FORMAT_ARGS="${LINGUAFLOW_KAFKA_FORMAT_ARGS:-}"
 START_TIMEOUT="${LINGUAFLOW_KAFKA_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${LINGUAFLOW_KAFKA_STOP_TIMEOUT:-30}"
 JAVA="${JAVA_HOME:+$JAVA_HOME/bin/}java"
@@ -97,8 +101,9 @@ EOF
 
 # Formats a node's storage once; the cluster id is kept in cluster.id beside the node dirs.
 format_node() { # mode id
-  local dir idf
+  local dir idf extra=()
   dir="$(node_dir "$1" "$2")"
+  [[ -n $FORMAT_ARGS ]] && mapfile -t extra <<<"$FORMAT_ARGS"
   [[ -f $dir/data/meta.properties ]] && return 0
   idf="$DATA/$1/cluster.id"
   if [[ ! -s $idf ]]; then
@@ -106,7 +111,7 @@ format_node() { # mode id
   fi
   log "formatting node $2 storage (cluster id $(<"$idf"))"
   "$JAVA" -cp "$LIBS/*" -Dlog4j2.configurationFile="$HERE/log4j2.yaml" -Dkafka.logs.dir="$dir/logs" \
-    kafka.tools.StorageTool format -t "$(<"$idf")" -c "$dir/server.properties" >"$dir/format.log" 2>&1 ||
+    kafka.tools.StorageTool format -t "$(<"$idf")" -c "$dir/server.properties" "${extra[@]}" >"$dir/format.log" 2>&1 ||
     { cat "$dir/format.log" >&2; die "formatting node $2 failed"; }
 }
 

@@ -91,3 +91,20 @@ async def where_are_missing(stack: Stack, prefix: str) -> str:
         f" committed {committed}; end offsets {ends};"
         f" workers: {[w.stats() if w.proc.poll() is None else w.proc.returncode for w in stack.workers]}"
     )
+
+
+async def supervise(
+    stack: Stack, worker: Any, done_sql: str, expected: int, *, timeout_s: float
+) -> tuple[Any, int]:
+    """Restart the worker whenever it exits (as systemd or Kubernetes would) until ``done_sql``
+    returns ``expected``. Returns the worker now running and how many restarts it took."""
+    restarts = 0
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await stack.fetchval(done_sql) == expected:
+            break
+        if worker.proc.poll() is not None:
+            restarts += 1
+            worker = await ready_async(stack.start_worker(f"restart{restarts}"))
+        await asyncio.sleep(0.5)
+    return worker, restarts

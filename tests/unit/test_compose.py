@@ -41,3 +41,44 @@ def test_dependencies_point_at_defined_services() -> None:
         for dep in service.get("depends_on", {}):
             assert dep in services, f"{name} depends on unknown service {dep}"
     assert (REPO_ROOT / "Dockerfile").is_file()
+
+
+def _mounts(service: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(v.split(":")[0], v.split(":")[1]) for v in service.get("volumes", [])]
+
+
+def test_every_mounted_file_exists_in_the_repo() -> None:
+    bind_mounts = 0
+    for name, service in _compose()["services"].items():
+        for source, _ in _mounts(service):
+            if source.startswith("./"):
+                bind_mounts += 1
+                assert (REPO_ROOT / source).exists(), f"{name} mounts missing {source}"
+    assert bind_mounts >= 6
+
+
+def test_every_path_a_command_reads_is_mounted() -> None:
+    for name, service in _compose()["services"].items():
+        targets = [target for _, target in _mounts(service)]
+        for arg in service.get("command", []):
+            _, _, path = arg.partition("=")
+            if path.startswith("/"):
+                assert any(path == t or path.startswith(t + "/") for t in targets), f"{name}: {arg}"
+
+
+def test_observability_services_point_at_defined_services() -> None:
+    services = _compose()["services"]
+    assert {"prometheus", "grafana", "otel-collector"} <= set(services)
+    config = yaml.safe_load((REPO_ROOT / "ops" / "prometheus" / "prometheus.yml").read_text())
+    for target in config["scrape_configs"][0]["static_configs"][0]["targets"]:
+        host, port = target.split(":")
+        assert host in services
+        assert f"{port}:{port}" in services[host]["ports"]
+    endpoint = services["worker"]["environment"]["LINGUAFLOW_OTLP_ENDPOINT"]
+    assert endpoint.split("//")[1].split(":")[0] in services
+    grafana_targets = [target for _, target in _mounts(services["grafana"])]
+    home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert any(home.startswith(t + "/") for t in grafana_targets)
+    provisioning = REPO_ROOT / "ops" / "grafana" / "provisioning" / "dashboards" / "linguaflow.yml"
+    [provider] = yaml.safe_load(provisioning.read_text())["providers"]
+    assert provider["options"]["path"] in grafana_targets

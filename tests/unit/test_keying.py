@@ -232,3 +232,12 @@ def test_header_map_of_nothing_is_empty() -> None:
 
 def test_header_map_replaces_invalid_utf8() -> None:
     assert header_map([("k", b"a\xffb")]) == {"k": "a\ufffdb"}
+
+
+def test_only_a_well_formed_traceparent_is_kept() -> None:
+    from streams.keying import parse_traceparent
+
+    good = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert parse_traceparent(good) == good.decode()
+    for bad in (None, b"", b"\xff\xfe\x00", b"00-zz-yy-01", good + b"\n", good.upper(), b"x" * 300):
+        assert parse_traceparent(bad) is None

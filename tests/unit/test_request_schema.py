@@ -388,7 +388,9 @@ safe_ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.:", min_size
             "tenant": safe_ids,
             # "\r" is left out here; test_normalise_text_is_idempotent covers it on its own.
             "text": st.text(
-                alphabet=st.characters(codec="utf-8", blacklist_characters="\r"),
+                alphabet=st.characters(codec="utf-8", blacklist_characters="\r").filter(
+                    lambda c: c in "\t\n" or not (c < " " or c == "\x7f")
+                ),
                 min_size=1,
                 max_size=40,
             ).filter(lambda s: s.strip() != ""),
@@ -405,3 +407,15 @@ safe_ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.:", min_size
 def test_round_trip_property(fields: dict[str, Any]) -> None:
     request = decode(minimal(**fields))
     assert decode_request(encode_request(request), max_text_chars=MAX_CHARS, now_ms=0) == request
+
+
+@pytest.mark.parametrize("field", ["text", "context"])
+@pytest.mark.parametrize("control", ["\x00", "\x1b", "\x7f", "\x0c"])
+def test_control_characters_in_free_text_are_refused(field: str, control: str) -> None:
+    # PostgreSQL text cannot hold NUL: letting it through would poison the sink.
+    with pytest.raises(InvalidRequest, match=f"{field}: contains control characters"):
+        decode(minimal(**{field: f"Hello{control}world"}))
+
+
+def test_tabs_and_line_breaks_are_text() -> None:
+    assert decode(minimal(text="a\tb\nc\r\nd", context="x\ty")).text == "a\tb\nc\nd"

@@ -1,4 +1,4 @@
-"""Synthetic request generation, Settings, the JSON log formatter and Telemetry."""
+"""Synthetic request generation, Settings and the JSON log formatter."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,6 @@ from pydantic import SecretStr, ValidationError
 from linguaflow.logs import JsonFormatter, logging_config
 from linguaflow.settings import Settings
 from linguaflow.synthetic import synthetic_requests, unique_count
-from linguaflow.telemetry import Telemetry
 from schemas.request import request_from_dict
 
 NOW = 1_700_000_000_000
@@ -223,22 +224,29 @@ def test_exceptions_are_formatted_into_one_line() -> None:
     assert "Traceback" in doc["exc"]
 
 
-def test_formatter_through_a_real_logger() -> None:
+@contextmanager
+def json_lines(name: str) -> Iterator[tuple[logging.Logger, list[dict[str, Any]]]]:
+    """A logger at INFO writing through JsonFormatter; the list fills with the parsed lines."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
-    log = logging.getLogger("linguaflow.unit.json")
+    log = logging.getLogger(name)
     log.addHandler(handler)
     log.propagate = False
     log.setLevel(logging.INFO)
+    docs: list[dict[str, Any]] = []
     try:
-        log.info("hello %s", "world", extra={"request_id": "r-1"})
-        log.debug("not shown")
+        yield log, docs
     finally:
         log.removeHandler(handler)
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 1
-    doc = orjson.loads(lines[0])
+        docs += [orjson.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_formatter_through_a_real_logger() -> None:
+    with json_lines("linguaflow.unit.json") as (log, docs):
+        log.info("hello %s", "world", extra={"request_id": "r-1"})
+        log.debug("not shown")
+    [doc] = docs
     assert (doc["msg"], doc["level"], doc["logger"], doc["request_id"]) == (
         "hello world",
         "INFO",
@@ -252,59 +260,3 @@ def test_logging_config_uses_the_json_formatter() -> None:
     assert config["root"]["level"] == "DEBUG"
     assert config["formatters"]["json"]["()"] == "linguaflow.logs.JsonFormatter"
     assert config["loggers"]["aiokafka"]["level"] == "WARNING"
-
-
-# --- telemetry -----------------------------------------------------------------------------------
-
-
-class FakeCounter:
-    def __init__(self) -> None:
-        self.adds: list[tuple[int, dict[str, str]]] = []
-
-    def add(self, amount: int, attributes: dict[str, str]) -> None:
-        self.adds.append((amount, dict(attributes)))
-
-
-class FakeMeter:
-    def __init__(self) -> None:
-        self.counters: dict[str, FakeCounter] = {}
-
-    def create_counter(self, name: str, *args: Any, **kwargs: Any) -> FakeCounter:
-        assert name not in self.counters, "a counter is created once per name"
-        self.counters[name] = FakeCounter()
-        return self.counters[name]
-
-
-def test_telemetry_totals_and_attribute_keys() -> None:
-    t = Telemetry()
-    t.count("requests_in")
-    t.count("requests_in")
-    t.count("results", outcome="hit")
-    t.count("results", 3, outcome="miss")
-    t.count("provider_texts", 5, provider="pseudo", kind="x")
-    assert t.snapshot() == {
-        "requests_in": 2,
-        "results": 4,
-        "results.outcome.hit": 1,
-        "results.outcome.miss": 3,
-        "provider_texts": 5,
-        "provider_texts.provider.pseudo": 5,
-        "provider_texts.kind.x": 5,
-    }
-
-
-def test_telemetry_snapshot_is_a_copy() -> None:
-    t = Telemetry()
-    t.count("a")
-    snap = t.snapshot()
-    snap["a"] = 100
-    assert t.snapshot() == {"a": 1}
-
-
-def test_telemetry_feeds_open_telemetry_counters() -> None:
-    meter = FakeMeter()
-    t = Telemetry(meter)  # type: ignore[arg-type]
-    t.count("dlq", reason="schema")
-    t.count("dlq", 2, reason="empty")
-    assert list(meter.counters) == ["linguaflow.dlq"]
-    assert meter.counters["linguaflow.dlq"].adds == [(1, {"reason": "schema"}), (2, {"reason": "empty"})]

@@ -1,0 +1,150 @@
+"""What an operator sees of a running worker: its Prometheus ``/metrics`` page agrees with what was
+sent and with Postgres, and one request is one trace across processes (the producer's
+``traceparent`` → re-key → dedup → provider call → sink), exported over OTLP/HTTP to a collector
+the test runs."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from prometheus_client.samples import Sample
+
+from linguaflow.synthetic import unique_count
+from tests.harness import Stack, WorkerProcess
+from tests.integration.test_pipeline import ROWS_FOR, send_synthetic
+
+pytestmark = pytest.mark.integration
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PRODUCER_SPAN = "00f067aa0ba902b7"
+
+
+class OtlpCollector:
+    """A minimal OTLP/HTTP trace receiver: keeps every exported span as (trace id, name)."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[str, str]] = []
+        collector = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                request = ExportTraceServiceRequest.FromString(body)
+                for resource in request.resource_spans:
+                    for scope in resource.scope_spans:
+                        collector.spans += [(s.trace_id.hex(), s.name) for s in scope.spans]
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> OtlpCollector:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def collector() -> Iterator[OtlpCollector]:
+    with OtlpCollector() as running:
+        yield running
+
+
+def total(samples: list[Sample], name: str, **labels: str) -> float:
+    return sum(
+        s.value for s in samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def scrape_until(
+    worker: WorkerProcess, done: Callable[[list[Sample]], bool], timeout_s: float = 60
+) -> list[Sample]:
+    """Metrics move just after the side effect (a row is visible before its flush is counted, lag
+    is measured every LINGUAFLOW_LAG_INTERVAL_S)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        samples = worker.metrics()
+        if done(samples) or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.5)
+
+
+def lag_series(samples: list[Sample]) -> dict[tuple[str, str, str], float]:
+    return {
+        (s.labels["group"], s.labels["topic"], s.labels["partition"]): s.value
+        for s in samples
+        if s.name == "linguaflow_consumer_lag"
+    }
+
+
+async def test_metrics_match_what_was_sent_and_one_request_is_one_trace(
+    stack: Stack, collector: OtlpCollector
+) -> None:
+    stack.env["LINGUAFLOW_OTLP_ENDPOINT"] = collector.url
+    stack.env["LINGUAFLOW_LAG_INTERVAL_S"] = "2"
+    worker = stack.start_worker().wait_ready()
+    count, dup_ratio = 300, 0.5
+    await send_synthetic(stack, count, dup_ratio, seed=3, run_id="obs")
+    traced = {"request_id": "obs-traced", "text": "a text nobody else sends", "target_lang": "fr"}
+    producer = AIOKafkaProducer(bootstrap_servers=stack.settings.kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        traceparent = f"00-{TRACE_ID}-{PRODUCER_SPAN}-01".encode()
+        await producer.send_and_wait(
+            stack.settings.requests_topic, orjson.dumps(traced), headers=[("traceparent", traceparent)]
+        )
+    finally:
+        await producer.stop()
+    sent, unique = count + 1, unique_count(count, dup_ratio) + 1
+    assert await stack.wait_for(ROWS_FOR, sent, "obs-%") == sent
+
+    m = scrape_until(worker, lambda m: total(m, "linguaflow_sink_rows_total") == sent)
+    assert total(m, "linguaflow_sink_rows_total") == sent
+    assert total(m, "linguaflow_requests_total") == sent
+    assert total(m, "linguaflow_results_total") == sent
+    outcomes = {o: total(m, "linguaflow_results_total", outcome=o) for o in ("hit", "coalesced", "miss")}
+    assert outcomes["miss"] == unique
+    assert outcomes["hit"] + outcomes["coalesced"] == sent - unique
+    assert total(m, "linguaflow_provider_texts_total", provider="pseudo") == unique
+    calls = total(m, "linguaflow_provider_calls_total", provider="pseudo")
+    assert 1 <= calls <= unique
+    assert total(m, "linguaflow_provider_latency_seconds_count", provider="pseudo") == calls
+    assert total(m, "linguaflow_provider_errors_total") == 0
+    assert total(m, "linguaflow_e2e_latency_seconds_count") == sent
+    assert total(m, "linguaflow_sink_batch_rows_sum") == sent
+    assert total(m, "linguaflow_dlq_total") == 0
+    billed = await stack.fetchval("SELECT sum(billed_chars) FROM translation_requests")
+    assert total(m, "linguaflow_billed_chars_total", provider="pseudo") == billed > 0
+    # Lag per partition of every group, back to zero once everything was processed.
+    settings = stack.settings
+    groups = {
+        (settings.app_id, settings.requests_topic),
+        (settings.app_id, settings.keyed_topic),
+        (settings.sink_group, settings.results_topic),
+    }
+    expected = {(g, t, str(p)): 0.0 for g, t in groups for p in range(settings.partitions)}
+    assert lag_series(scrape_until(worker, lambda m: lag_series(m) == expected)) == expected
+    assert worker.stop() == 0, worker.log_tail()  # flushes the spans still buffered
+
+    names = {name for trace_id, name in collector.spans if trace_id == TRACE_ID}
+    assert names == {"rekey", "dedup", "provider.translate", "sink.write"}, worker.log_tail()
