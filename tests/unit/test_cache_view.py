@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from linguaflow.cache_view import CacheRecord, fold_cache_records
 from schemas import CacheEntry, encode
-from tests.unit.samples import cache_entry
+from tests.factories import cache_entry
 
 
 def entry(key: str, version: int) -> CacheEntry:
