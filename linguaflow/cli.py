@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import orjson
 
@@ -82,6 +83,33 @@ def cmd_cache(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache_dump(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.cache_view import load_cache_view
+
+    view = asyncio.run(load_cache_view(settings))
+    for entry in view.values():
+        sys.stdout.write(orjson.dumps(entry).decode() + "\n")
+    for problem in view.problems:
+        print(f"unusable cache record: {orjson.dumps(problem).decode()}", file=sys.stderr)
+    print(f"{len(view)} live entries in {view.records} records", file=sys.stderr)
+    return 1 if view.problems else 0
+
+
+def cmd_cache_evict(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.cache_admin import evict
+    from streams.ttl import EvictionFilter
+
+    selection = EvictionFilter(
+        keys=tuple(args.key or ()),
+        tenant=args.tenant,
+        provider=args.provider,
+        glossary=args.glossary,
+        expired=args.expired,
+    )
+    _print_json(asyncio.run(evict(settings, selection, dry_run=args.dry_run)))
+    return 0
+
+
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.inspect import gather_status
 
@@ -101,6 +129,35 @@ def cmd_cost(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.replay.plan import parse_offsets, parse_rate, parse_when
+    from linguaflow.replay.run import ReplayOptions, run_replay
+
+    options = ReplayOptions(
+        mode=args.mode,
+        from_ms=None if args.from_time is None else parse_when(args.from_time),
+        from_offsets=None if args.from_offsets is None else parse_offsets(args.from_offsets),
+        to_ms=None if args.to_time is None else parse_when(args.to_time),
+        group=args.group,
+        restart=args.restart,
+        rate=None if args.rate is None else parse_rate(args.rate),
+        dry_run=args.dry_run,
+        refresh=args.refresh,
+    )
+    _print_json(asyncio.run(run_replay(settings, options)))
+    return 0
+
+
+def cmd_gc(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.gc import collect_garbage
+
+    report = collect_garbage(
+        settings, retention_days=args.retention_days, dry_run=args.dry_run, now_ms=time.time() * 1000
+    )
+    _print_json(asyncio.run(report))
+    return 0
+
+
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.demo import run_demo
     from linguaflow.infra import down, up
@@ -117,6 +174,46 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     for key, value in summary.items():
         print(f"  {key:<24} {value}")
     return 0
+
+
+def _add_evict_command(cache_sub: Any) -> None:
+    evict = cache_sub.add_parser("evict", help="tombstone the entries that match every criterion given")
+    evict.add_argument("--key", action="append", help="a cache key (repeatable)")
+    evict.add_argument("--tenant", help="entries created for this tenant")
+    evict.add_argument("--provider", help="entries this provider translated")
+    evict.add_argument("--glossary", help="entries made with this glossary version (id@version)")
+    evict.add_argument("--expired", action="store_true", help="entries past their TTL")
+    evict.add_argument("--dry-run", action="store_true", help="list what would be evicted")
+    evict.set_defaults(fn=cmd_cache_evict)
+
+
+def _add_backfill_commands(sub: Any) -> None:
+    """replay and gc (README: Replay, backfill and cache lifecycle)."""
+    replay = sub.add_parser(
+        "replay",
+        help="backfill: rebuild Postgres from results, re-translate requests, warm the cache from Postgres",
+    )
+    replay.add_argument("mode", choices=["rebuild", "retranslate", "warm"])
+    replay.add_argument(
+        "--from", dest="from_time", help="start at this time (ISO-8601 with zone, or epoch ms)"
+    )
+    replay.add_argument("--from-offsets", help="start at these offsets: PARTITION:OFFSET[,...]")
+    replay.add_argument("--to", dest="to_time", help="stop before this time (default: the end offsets now)")
+    replay.add_argument(
+        "--group", help="replay consumer group (default APP_ID-replay-MODE); same group resumes"
+    )
+    replay.add_argument("--restart", action="store_true", help="ignore the group's committed offsets")
+    replay.add_argument("--rate", help="at most N records per second (N or N/s)")
+    replay.add_argument("--dry-run", action="store_true", help="count and estimate the cost; send nothing")
+    replay.add_argument(
+        "--refresh", action="store_true", help="retranslate: bypass the cache (new version wins)"
+    )
+    replay.set_defaults(fn=cmd_replay)
+
+    gc = sub.add_parser("gc", help="delete old request rows; tombstone cache entries no row references")
+    gc.add_argument("--retention-days", type=float, required=True, help="keep request rows this many days")
+    gc.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    gc.set_defaults(fn=cmd_gc)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     get = cache_sub.add_parser("get", help="print the cache entry for a cache key")
     get.add_argument("key")
     get.set_defaults(fn=cmd_cache)
+    cache_sub.add_parser(
+        "dump", help="print the live cache entries as JSON lines (tombstoned keys left out)"
+    ).set_defaults(fn=cmd_cache_dump)
+    _add_evict_command(cache_sub)
 
     sub.add_parser("status", help="message counts per topic and row counts in Postgres").set_defaults(
         fn=cmd_status
@@ -162,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("--json", action="store_true", help="JSON rows instead of a table")
     cost.set_defaults(fn=cmd_cost)
 
+    _add_backfill_commands(sub)
     add_dlq_parser(sub)
 
     demo = sub.add_parser("demo", help="up + worker + synthetic requests + summary (+ down)")

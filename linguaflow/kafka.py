@@ -102,6 +102,16 @@ class Publisher:
         await self.producer.flush()
 
 
+async def stop_background(task: asyncio.Task[None] | None, consumer: AIOKafkaConsumer | None) -> None:
+    """Stop a consumer that a background task reads from: the task first, then the consumer."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if consumer is not None:
+        await consumer.stop()
+
+
 def topic_specs(settings: Settings) -> list[NewTopic]:
     """Every topic linguaflow owns, with its configs. The cache topic is compacted."""
     rf = settings.replication_factor

@@ -66,4 +66,9 @@ METRICS: dict[str, MetricSpec] = {
     "input_gaps": MetricSpec(
         "counter", "jumps in input offsets (records faust skipped; re-read after a restart)"
     ),
+    "cache_expired": MetricSpec("counter", "cache entries deleted (tombstoned) past their TTL"),
+    "cache_evicted": MetricSpec(
+        "counter", "cache keys dropped on an operator's tombstone (cache evict, gc)", labels=("source",)
+    ),
+    "cache_unreadable": MetricSpec("counter", "cache values the TTL sweep could not decode"),
 }

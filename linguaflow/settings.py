@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     # Requests needing a provider call, per user and minute (0: off); over it: wait or DLQ.
     user_requests_per_min: float = Field(default=100, ge=0)
     user_rate_limit_mode: Literal["wait", "dlq"] = "wait"
+    # Cache TTL in seconds (0: never expires): by the translated text's length, a tenant's own
+    # TTL first (JSON {"acme": 3600, "vip": 0}); expired entries are swept every CACHE_SWEEP_S.
+    cache_ttl_short_max_chars: int = Field(default=200, ge=0)
+    cache_ttl_short_s: float = Field(default=0, ge=0)
+    cache_ttl_long_s: float = Field(default=0, ge=0)
+    cache_ttl_tenants: dict[str, float] = Field(default_factory=dict)
+    cache_sweep_s: float = Field(default=60, gt=0)
     rekey_batch_max: int = Field(default=500, ge=1)
     rekey_linger_ms: int = Field(default=10, ge=0)
 

@@ -100,6 +100,16 @@ def integer(data: Mapping[str, Any], field: str, *, default: int, low: int, high
     return value
 
 
+def flag(data: Mapping[str, Any], field: str) -> bool:
+    """An optional boolean (absent or null: false)."""
+    value = data.get(field)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise fail(field, f"must be true or false, got {type(value).__name__}")
+    return value
+
+
 def epoch_ms(data: Mapping[str, Any], field: str, *, default: int) -> int:
     """Epoch milliseconds from a number (ms) or an ISO-8601 string with a timezone."""
     value = data.get(field)

@@ -40,6 +40,9 @@ class TranslationRequest:
     provider: str | None = None
     priority: int = 5
     created_at: int = 0  # epoch milliseconds
+    # Ask the provider again even if the key is cached (``replay retranslate --refresh``); the
+    # newer result version then replaces the cached one. Not part of the cache key.
+    refresh: bool = False
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,6 +91,7 @@ def request_from_dict(data: Any, *, max_text_chars: int, now_ms: int) -> Transla
         provider=f.opt_str(data, "provider", max_len=50),
         priority=f.integer(data, "priority", default=5, low=0, high=9),
         created_at=f.epoch_ms(data, "created_at", default=now_ms),
+        refresh=f.flag(data, "refresh"),
     )
 
 

@@ -27,6 +27,7 @@ class CacheEntry:
     version: int  # microseconds since the epoch when it was translated; newer wins
     tenant: str
     created_at: int  # epoch ms
+    glossary: str | None = None  # id@version of the request's glossary (for eviction by glossary)
     schema_version: int = CACHE_SCHEMA_VERSION
 
 

@@ -25,6 +25,7 @@ from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
 from schemas import DeadLetter, decode_request, encode_request
 from streams.dedup import DedupEngine, EngineConfig
+from streams.evictions import EvictionFollower
 from streams.keying import (
     ORIGIN_HEADER,
     TRACE_HEADER,
@@ -37,6 +38,7 @@ from streams.keying import (
 from streams.offsets import OffsetTracker
 from streams.outbox import KafkaOutbox
 from streams.providers.resilient import ResilientProvider
+from streams.ttl import policy_from
 
 log = logging.getLogger("linguaflow.streams")
 Hook = Callable[[], Awaitable[None]]
@@ -189,6 +191,7 @@ class StreamsRuntime:
                 max_inflight_batches=settings.provider_max_inflight_batches,
                 user_requests_per_min=settings.user_requests_per_min,
                 rate_limit_mode=settings.user_rate_limit_mode,
+                ttl=policy_from(settings),
             ),
             clock=clock,
             telemetry=telemetry,
@@ -198,6 +201,11 @@ class StreamsRuntime:
         self.app.agent(self.requests_topic, name="rekey_agent")(self._rekey_agent)
         self.app.agent(self.keyed_topic, name="dedup_agent")(self._dedup_agent)
         self.app.task(self._flusher)
+        self.app.timer(settings.cache_sweep_s)(self._sweep_expired)
+        # Operator evictions (cache evict, gc) reach this worker's table at once.
+        evictions = EvictionFollower(settings, lambda key: self.table.data.pop(key, None), telemetry)
+        self.app.start_hooks.append(evictions.start)
+        self.app.stop_hooks.append(evictions.stop)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
 
     async def _rekey_agent(self, stream: Any) -> None:
@@ -263,6 +271,9 @@ class StreamsRuntime:
 
     async def _flusher(self) -> None:
         await self.engine.run_flusher()
+
+    async def _sweep_expired(self) -> None:
+        self.engine.evict_expired()
 
     async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
         # Hand partitions back only after every call in flight has answered and been acked.

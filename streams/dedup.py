@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from linguaflow.errors import LinguaflowError, ProviderError
+from linguaflow.errors import InvalidRequest, LinguaflowError, ProviderError
 from linguaflow.telemetry import Telemetry
 from schemas import CacheEntry, DeadLetter, TranslationResult, decode_cache_entry, encode, encode_request
 from streams.batching import BatchAccumulator
@@ -23,6 +23,7 @@ from streams.outcomes import new_entry, result_for
 from streams.providers.base import PartialTranslation, Provider, Translated, TranslationJob, check_answers
 from streams.ratelimit import KeyedLimiter
 from streams.singleflight import InFlight
+from streams.ttl import TtlPolicy, is_expired
 
 Clock = Callable[[], float]  # epoch milliseconds
 
@@ -44,6 +45,7 @@ class EngineConfig:
     max_inflight_batches: int
     user_requests_per_min: float = 0  # 0: no per-user limit
     rate_limit_mode: str = "wait"  # over the limit: "wait" (delay the call) or "dlq" (rate_limited)
+    ttl: TtlPolicy = field(default_factory=TtlPolicy)  # default: entries never expire
 
 
 class DedupEngine:
@@ -83,10 +85,14 @@ class DedupEngine:
     async def on_request(self, keyed: KeyedRequest, ack: Callable[[], None]) -> None:
         self._telemetry.count("requests_in")
         waiter = Waiter(keyed, ack)
-        raw = self._cache.get(keyed.cache_key)
+        raw = None if keyed.request.refresh else self._cache.get(keyed.cache_key)
         if raw is not None:
-            await self._emit(waiter, decode_cache_entry(raw), cache_hit=True, coalesced=False)
-            return
+            entry = decode_cache_entry(raw)
+            if not is_expired(self._config.ttl, entry, self._clock()):
+                await self._emit(waiter, entry, cache_hit=True, coalesced=False)
+                return
+            del self._cache[keyed.cache_key]  # the table writes the tombstone
+            self._telemetry.count("cache_expired")
         if not self._inflight.join(keyed.cache_key, waiter):
             return  # coalesced: answered when the call in flight completes
         request = keyed.request
@@ -115,6 +121,23 @@ class DedupEngine:
             self._track(task)
         else:
             await self._add(job)
+
+    def evict_expired(self) -> int:
+        """Delete every expired entry (the table writes the tombstones); return how many."""
+        if not self._config.ttl.expires:
+            return 0
+        now = self._clock()
+        expired = []
+        for key, raw in list(self._cache.items()):
+            try:
+                if is_expired(self._config.ttl, decode_cache_entry(raw), now):
+                    expired.append(key)
+            except InvalidRequest:  # not ours to judge here; a hit on it is what reports it
+                self._telemetry.count("cache_unreadable")
+        for key in expired:
+            del self._cache[key]
+        self._telemetry.count("cache_expired", len(expired))
+        return len(expired)
 
     def _user_wait_ms(self, user: str) -> float | None:
         """Per-user limit on requests that need a provider call (hits and coalesced are free):

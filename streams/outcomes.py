@@ -26,6 +26,7 @@ def new_entry(
         version=int(now_ms * 1000),
         tenant=request.tenant,
         created_at=int(now_ms),
+        glossary=request.glossary,
     )
 
 

@@ -8,7 +8,6 @@ starts, i.e. before any of the client's requests is published, so no reply can s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -16,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from linguaflow.client.replies import PendingReplies, match_reply
 from linguaflow.errors import InfraError
-from linguaflow.kafka import client_config, topic_partitions
+from linguaflow.kafka import client_config, stop_background, topic_partitions
 from linguaflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,12 +70,7 @@ class ReplyListener:
         self._task = asyncio.create_task(self._run(consumer), name="linguaflow-reply-listener")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
+        await stop_background(self._task, self._consumer)
 
     async def _run(self, consumer: AIOKafkaConsumer) -> None:
         s = self._settings

@@ -116,6 +116,10 @@ class ResilientProvider:
             )
         return member.provider.model_version
 
+    def first_provider(self, hint: str | None, source: str, target: str) -> str:
+        """The provider a request is sent to first (a replay's cost estimate prices it)."""
+        return hint or route(self._routes, source, target)[0]
+
     def breaker_states(self) -> dict[str, str]:
         return {name: m.breaker.state.value for name, m in self._members.items()}
 

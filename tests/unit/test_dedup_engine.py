@@ -18,6 +18,7 @@ from schemas.dlq import header_map
 from streams.dedup import DedupEngine, EngineConfig
 from streams.keying import KeyedRequest, Origin
 from streams.providers.base import PartialTranslation, ProviderLimits, Translated, TranslationJob, answer
+from streams.ttl import TtlPolicy
 
 T0 = 1_700_000_000_000.0
 COST_PER_CHAR = 0.001
@@ -148,6 +149,65 @@ class Harness:
 
     async def send(self, request: KeyedRequest) -> None:
         await self.engine.on_request(request, self.acks(request.request.request_id))
+
+
+async def test_a_refresh_request_skips_the_cache_and_its_newer_version_replaces_the_entry() -> None:
+    h = Harness()
+    await h.send(keyed("r1"))
+    await h.engine.drain()
+    old = decode_cache_entry(h.cache[keyed("r1").cache_key])
+    h.clock.advance(1_000)
+    h.provider.behaviour = lambda batch: [ok(j, "<de>Neu") for j in batch]
+    await h.send(keyed("r2", refresh=True))  # same key, cached: asked again all the same
+    await h.send(keyed("r3", offset=1))  # a plain duplicate meanwhile still gets the cached answer
+    await h.engine.drain()
+    await h.send(keyed("r4", offset=2))  # afterwards: a hit on the new entry
+    await settle()
+
+    assert len(h.provider.batches) == 2
+    new = decode_cache_entry(h.cache[keyed("r1").cache_key])
+    assert (new.translated_text, new.version > old.version) == ("<de>Neu", True)
+    outcomes = {r.request_id: (r.outcome, r.translated_text) for r in h.outbox.results}
+    assert outcomes == {
+        "r1": ("miss", "<de>Hello"),
+        "r2": ("miss", "<de>Neu"),
+        "r3": ("hit", "<de>Hello"),
+        "r4": ("hit", "<de>Neu"),
+    }
+    assert keyed("r2", refresh=True).cache_key == keyed("r1").cache_key  # refresh is not in the key
+
+
+async def test_an_expired_entry_is_deleted_and_asked_again_and_the_sweep_deletes_the_rest() -> None:
+    h = Harness(ttl=TtlPolicy(short_s=60, tenants={"vip": 0}))
+    await h.send(keyed("e1"))
+    await h.send(keyed("v1", "Bye", tenant="vip", offset=1))  # never expires
+    await h.send(keyed("x1", "Later", offset=2))
+    await h.engine.drain()
+    h.clock.advance(59_999)
+    await h.send(keyed("e2", offset=3))  # still fresh: a hit
+    h.clock.advance(1)
+    assert h.engine.evict_expired() == 2  # "Hello" and "Later" (created with the same clock)
+    assert set(h.cache) == {keyed("v1", "Bye", tenant="vip").cache_key}
+    await h.send(keyed("e3", offset=4))  # gone: a miss, translated again
+    await h.engine.drain()
+    await settle()
+    assert [r.outcome for r in h.outbox.results if r.request_id.startswith("e")] == ["miss", "hit", "miss"]
+    assert h.provider.texts == ["Hello", "Bye", "Later", "Hello"]
+    assert h.telemetry.snapshot()["cache_expired"] == 2
+
+
+async def test_a_cache_hit_past_its_ttl_is_a_miss_and_replaces_the_entry() -> None:
+    h = Harness(ttl=TtlPolicy(short_s=1))
+    await h.send(keyed("a"))
+    await h.engine.drain()
+    h.clock.advance(1_000)
+    await h.send(keyed("b", offset=1))
+    await h.engine.drain()
+    await settle()
+    assert [r.outcome for r in h.outbox.results] == ["miss", "miss"]
+    assert h.provider.texts == ["Hello", "Hello"]
+    assert h.telemetry.snapshot()["cache_expired"] == 1
+    assert decode_cache_entry(h.cache[keyed("a").cache_key]).created_at == T0 + 1_000
 
 
 async def test_miss_then_coalesced_then_hit_calls_the_provider_once() -> None:

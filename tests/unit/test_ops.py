@@ -137,10 +137,11 @@ def test_k8s_containers_run_real_commands_with_real_settings() -> None:
     [secret] = k8s("Secret")
     assert set(config["data"]) | set(secret["stringData"]) <= SETTINGS_VARS
     workloads = k8s("Deployment") + k8s("Job") + k8s("CronJob")
-    assert {w["kind"] for w in workloads} == {"Deployment", "Job"}
+    assert {w["kind"] for w in workloads} == {"Deployment", "Job", "CronJob"}
     for workload in workloads:
-        pod = workload["spec"]["template"]["spec"]
-        for container in pod["containers"]:
+        spec = workload["spec"]
+        pod = (spec["jobTemplate"]["spec"] if "jobTemplate" in spec else spec)["template"]["spec"]
+        for container in pod.get("initContainers", []) + pod["containers"]:
             assert_real_command(container["command"])
             refs = {next(iter(ref.values()))["name"] for ref in container["envFrom"]}
             assert refs == {config["metadata"]["name"], secret["metadata"]["name"]}

@@ -191,6 +191,10 @@ def test_new_entry_fields() -> None:
     )
 
 
+def test_new_entry_records_the_glossary_version() -> None:
+    assert entry_for(request(glossary="ui@3")).glossary == "ui@3"
+
+
 @given(billed=st.integers(0, 100_000), per_char=st.floats(0, 0.01))
 def test_the_answer_costs_billed_chars_times_price_and_the_entry_records_it(
     billed: int, per_char: float

@@ -212,6 +212,8 @@ BAD_SCHEMA: list[tuple[str, Any, str, str]] = [
     ("created-negative", minimal(created_at=-1), "schema", "created_at"),
     ("created-bool", minimal(created_at=True), "schema", "created_at"),
     ("created-list", minimal(created_at=[1]), "schema", "created_at"),
+    ("refresh-string", minimal(refresh="yes"), "schema", "refresh"),
+    ("refresh-int", minimal(refresh=1), "schema", "refresh"),
     ("version-2", minimal(schema_version=2), "unsupported_schema_version", "schema_version"),
     ("version-string", minimal(schema_version="1"), "unsupported_schema_version", "schema_version"),
     ("version-bool", minimal(schema_version=True), "unsupported_schema_version", "schema_version"),
@@ -296,6 +298,7 @@ field_names = st.sampled_from(
         "provider",
         "priority",
         "created_at",
+        "refresh",
     ]
 )
 
@@ -326,8 +329,10 @@ def test_encode_then_decode_round_trips_a_full_request() -> None:
             provider="pseudo",
             priority=0,
             created_at=123,
+            refresh=True,
         )
     )
+    assert request.refresh is True
     assert decode_request(encode_request(request), max_text_chars=MAX_CHARS, now_ms=0) == request
 
 
