@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher, faust_credentials
@@ -58,10 +59,21 @@ class LinguaflowApp(faust.App):
         self.start_hooks: list[Hook] = []
         self.stop_hooks: list[Hook] = []
         self.offsets = OffsetTracker()
+        self.tracked_topics: set[str] = set()  # the agents' input topics (offsets from our tracker)
 
     def _new_consumer(self) -> Any:
         consumer: Any = super()._new_consumer()  # we reach into faust 0.15 internals, pinned <0.16
-        tracker = self.offsets
+        tracker, tracked = self.offsets, self.tracked_topics
+        seek_to_committed = consumer.seek_to_committed
+
+        async def seek_and_begin() -> Any:
+            # faust seeks every assigned partition here before its streams resume: reading begins
+            # at these offsets (see OffsetTracker.begin).
+            offsets = await seek_to_committed()
+            for tp, offset in offsets.items():
+                if tp.topic in tracked and offset is not None and offset >= 0:
+                    tracker.begin(TP(tp.topic, tp.partition), offset)
+            return offsets
 
         def new_offset(tp: Any) -> int | None:
             offset = tracker.commit_offset(tp)
@@ -72,6 +84,7 @@ class LinguaflowApp(faust.App):
             return offset
 
         consumer._new_offset = new_offset
+        consumer.seek_to_committed = seek_and_begin
         return consumer
 
     async def on_first_start(self) -> None:
@@ -159,6 +172,7 @@ class StreamsRuntime:
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.requests_topic = self.app.topic(settings.requests_topic, **raw)
         self.keyed_topic = self.app.topic(settings.keyed_topic, **raw)
+        self.app.tracked_topics.update({settings.requests_topic, settings.keyed_topic})
         changelog = self.app.topic(
             settings.cache_topic,
             partitions=settings.partitions,

@@ -7,10 +7,14 @@ the check is off by one, and events it *skips* (flow control off during a rebala
 count as acked although no agent saw them, while its fetch position moves past them.
 
 So the worker decides for itself: per partition it commits only the contiguous prefix of offsets
-that were received *and* finished (the watermark), starting at the first offset received after
-an assignment. A jump in offsets (records faust skipped) leaves a gap that the watermark cannot
-pass; ``receive`` reports where the gap starts so the worker can seek back, and when the skipped
-records come again they are processed (and only they: the rest were already received).
+that were received *and* finished (the watermark), starting where reading began: the committed
+offset the consumer seeks to after an assignment (``begin``), or, for a partition with no
+committed offset yet, the first offset received. Starting at the committed offset matters: records
+faust skips before the first one it delivers are a jump like any other, and what was known of a
+partition before it moved away and back is stale. A jump in offsets (records faust skipped)
+leaves a gap that the watermark cannot pass; ``receive`` reports where the gap starts so the
+worker can seek back, and when the skipped records come again they are processed (and only they:
+the rest were already received).
 """
 
 from __future__ import annotations
@@ -28,13 +32,19 @@ class OffsetTracker:
         self._missing: dict[TP, set[int]] = {}  # skipped offsets not yet received again
         self.gaps = 0  # jumps seen in input offsets (records faust skipped)
 
+    def begin(self, tp: TP, offset: int) -> None:
+        """Reading of ``tp`` (re)starts at ``offset`` (the committed offset): whatever was known of
+        it before is stale, offsets below are already done, and the next one due is ``offset``."""
+        self._low[tp] = offset
+        self._expected[tp] = offset
+        self._done[tp] = set()
+        self._missing[tp] = set()
+
     def receive(self, tp: TP, offset: int) -> bool:
         """Record an arriving offset; False for a re-delivery of one already received."""
         expected = self._expected.get(tp)
         if expected is None:
-            self._low[tp] = offset  # reading (re)began here
-            self._done[tp] = set()
-            self._missing[tp] = set()
+            self.begin(tp, offset)  # no committed offset: reading began here
         elif offset < expected:
             missing = self._missing[tp]
             if offset not in missing:

@@ -101,3 +101,26 @@ def test_skipped_records_read_again_are_processed_and_release_the_commit() -> No
             tracker.finished(TP, offset)
     assert tracker.first_missing(TP) is None
     assert tracker.commit_offset(TP) == 16
+
+
+def test_records_skipped_before_the_first_delivered_one_hold_the_commit() -> None:
+    tracker = OffsetTracker()
+    tracker.begin(TP, 20)  # the consumer seeks to the committed offset 20 ...
+    assert tracker.commit_offset(TP) == 20
+    assert tracker.receive(TP, 23)  # ... and faust delivers 23 first: 20..22 were skipped
+    tracker.finished(TP, 23)
+    assert tracker.gaps == 1
+    assert tracker.first_missing(TP) == 20
+    assert tracker.commit_offset(TP) == 20
+
+
+def test_begin_replaces_what_was_known_of_a_partition() -> None:
+    tracker = OffsetTracker()
+    tracker.receive(TP, 50)  # stale: read before the partition moved away and came back
+    tracker.receive(TP, 57)
+    tracker.begin(TP, 40)  # the committed offset its last owner left
+    assert tracker.first_missing(TP) is None
+    assert tracker.receive(TP, 40)  # records from 40 on are new again
+    assert not tracker.receive(TP, 39)  # below the committed offset: done already
+    tracker.finished(TP, 40)
+    assert tracker.commit_offset(TP) == 41

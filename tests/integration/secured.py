@@ -1,0 +1,73 @@
+"""A private broker whose only client listener is secured (SASL and/or TLS), and a Stack on it.
+
+The broker is ``ops/kafka/kafka.sh`` with extra server properties appended (later keys win) and
+extra storage-format arguments (e.g. SCRAM users); the Stack's workers get the client settings.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from unittest import mock
+
+from linguaflow.produce import publish
+from linguaflow.synthetic import synthetic_requests
+from tests.harness import Broker, Stack, free_port, make_stack, scratch_dir
+
+Listener = Callable[[int], str]  # client port -> the properties that secure it
+
+
+@asynccontextmanager
+async def secured_stack(
+    name: str,
+    listener: Listener,
+    client_env: dict[str, str],
+    admin_db_url: str,
+    tmp: Path,
+    *,
+    format_args: Sequence[str] = (),
+) -> AsyncIterator[Stack]:
+    home = scratch_dir(name)
+    port = free_port(pair=True)
+    props = home / f"{name}.properties"
+    props.write_text(listener(port))
+    broker = Broker(f"127.0.0.1:{port}", scratch_dir(f"{name}-data"), port)
+    extra = {
+        "LINGUAFLOW_KAFKA_EXTRA_PROPS": str(props),
+        "LINGUAFLOW_KAFKA_FORMAT_ARGS": "\n".join(format_args),
+    }
+    with mock.patch.dict(os.environ, extra):
+        proc = broker.script("start")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    stack: Stack | None = None
+    try:
+        with mock.patch.dict(os.environ, client_env):  # make_stack builds Settings from the environment
+            stack = await make_stack(broker, admin_db_url, tmp)
+        stack.env.update(client_env)
+        yield stack
+    finally:
+        for worker in stack.workers if stack else ():
+            worker.kill()
+        broker.script("stop")
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(broker.data_dir or home, ignore_errors=True)
+
+
+async def run_pipeline(stack: Stack, count: int, run_id: str) -> None:
+    """``count`` requests through one worker on ``stack``: every one gets its row."""
+    worker = stack.start_worker().wait_ready()
+    now = int(time.time() * 1000)
+    report = await publish(
+        stack.settings,
+        synthetic_requests(count, 0.5, seed=71, now_ms=now, run_id=run_id),
+        total=count,
+        now_ms=now,
+        progress=False,
+    )
+    assert report.sent == count
+    assert await stack.wait_for("SELECT count(*) FROM translation_requests", count) == count
+    assert worker.stop() == 0, worker.log_tail()
