@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Requests needing a provider call, per user and minute (0: off); over it: wait or DLQ.
     user_requests_per_min: float = Field(default=100, ge=0)
     user_rate_limit_mode: Literal["wait", "dlq"] = "wait"
+    # "wait" mode: a request that would wait longer than this for its user's turn goes to the DLQ
+    # (rate_limited). At the default 100/min: about 1,000 requests queued per user.
+    user_max_wait_s: float = Field(default=600, ge=0)
     # Cache TTL in seconds (0: never expires): by the translated text's length, a tenant's own
     # TTL first (JSON {"acme": 3600, "vip": 0}); expired entries are swept every CACHE_SWEEP_S.
     cache_ttl_short_max_chars: int = Field(default=200, ge=0)
