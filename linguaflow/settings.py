@@ -9,13 +9,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # List prices per million characters (USD) as published by each vendor; override with
-# LINGUAFLOW_PROVIDER_PRICES. openai is an estimate (token-priced: ~4 characters a token).
+# LINGUAFLOW_PROVIDER_PRICES. openai is an estimate (~4 characters a token), used only when an
+# answer reports no token usage (see PROVIDER_TOKEN_PRICES).
 DEFAULT_PRICES = {"pseudo": 0.0, "deepl": 25.0, "google": 20.0, "libre": 0.0, "openai": 1.0}
+
+
+class TokenPrice(BaseModel):
+    """USD per million tokens, for providers that bill tokens (LLMs)."""
+
+    model_config = ConfigDict(frozen=True)
+    input: float = Field(ge=0)  # prompt tokens
+    output: float = Field(ge=0)  # completion tokens
+
+
+# The default OPENAI_MODEL's list prices (gpt-4o-mini); override with LINGUAFLOW_PROVIDER_TOKEN_PRICES.
+DEFAULT_TOKEN_PRICES = {"openai": TokenPrice(input=0.15, output=0.60)}
 
 
 class Settings(BaseSettings):
@@ -67,6 +80,9 @@ class Settings(BaseSettings):
     provider_chars_per_s: dict[str, float] = Field(default_factory=dict)
     # Price per million billed characters, JSON {"deepl": 25}; merged over DEFAULT_PRICES.
     provider_prices: dict[str, float] = Field(default_factory=dict)
+    # Token-billed providers, JSON {"openai": {"input": 0.15, "output": 0.6}} (USD per million
+    # tokens); merged over DEFAULT_TOKEN_PRICES. Used when an answer reports its token usage.
+    provider_token_prices: dict[str, TokenPrice] = Field(default_factory=dict)
     breaker_window_s: float = Field(default=30, gt=0)
     breaker_min_calls: int = Field(default=5, ge=1)
     breaker_error_rate: float = Field(default=0.5, gt=0, le=1)
@@ -120,6 +136,9 @@ class Settings(BaseSettings):
     def price_per_char(self, provider: str) -> float:
         per_million = self.provider_prices.get(provider, DEFAULT_PRICES.get(provider, 0.0))
         return per_million / 1_000_000
+
+    def token_price(self, provider: str) -> TokenPrice | None:
+        return self.provider_token_prices.get(provider, DEFAULT_TOKEN_PRICES.get(provider))
 
     @property
     def pg_data_dir(self) -> Path:

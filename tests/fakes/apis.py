@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -74,6 +74,13 @@ LIBRE = ApiSpec(
 )
 
 
+def usage(body: dict[str, Any], out: list[str]) -> dict[str, int]:
+    """Token counts as a chat completions API reports them (here: about 4 characters a token)."""
+    prompt = sum(len(m["content"]) for m in body["messages"]) // 4 + 1
+    completion = len(orjson.dumps({"translations": out})) // 4 + 1
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
 def _task(body: dict[str, Any]) -> dict[str, Any]:
     task: dict[str, Any] = orjson.loads(body["messages"][-1]["content"])
     return task
@@ -95,6 +102,12 @@ OPENAI = ApiSpec(
                 "finish_reason": "stop",
             }
         ],
+        "usage": usage(body, out),
     },
     error=lambda status, message: {"error": {"message": message, "type": "fake", "code": status}},
+)
+
+# Some OpenAI-compatible servers leave ``usage`` out.
+OPENAI_WITHOUT_USAGE = replace(
+    OPENAI, success=lambda body, out: {k: v for k, v in OPENAI.success(body, out).items() if k != "usage"}
 )
