@@ -16,7 +16,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # List prices per million characters (USD) as published by each vendor; override with
 # LINGUAFLOW_PROVIDER_PRICES. openai is an estimate (~4 characters a token), used only when an
 # answer reports no token usage (see PROVIDER_TOKEN_PRICES).
-DEFAULT_PRICES = {"pseudo": 0.0, "deepl": 25.0, "google": 20.0, "libre": 0.0, "openai": 1.0}
+DEFAULT_PRICES = {
+    "pseudo": 0.0,
+    "deepl": 25.0,
+    "google": 20.0,
+    "google_v3": 20.0,
+    "libre": 0.0,
+    "openai": 1.0,
+}
 
 
 class TokenPrice(BaseModel):
@@ -108,6 +115,14 @@ class Settings(BaseSettings):
     deepl_base_url: str | None = None  # default: api-free.deepl.com for keys ending ":fx", else api.deepl.com
     google_api_key: SecretStr | None = None
     google_base_url: str = "https://translation.googleapis.com"
+    # Cloud Translation v3: a service account's JSON key (tokens minted and refreshed here), or an
+    # access token minted elsewhere (used as is); the key file wins when both are set.
+    google_v3_credentials_file: Path | None = None
+    google_v3_access_token: SecretStr | None = None
+    google_v3_project: str | None = None  # default: the key file's project_id
+    google_v3_location: str = "global"  # glossaries need a region, e.g. us-central1
+    google_v3_model: str | None = None  # e.g. general/nmt, general/translation-llm (default: Google's)
+    google_v3_base_url: str = "https://translation.googleapis.com"
     libre_url: str = "http://127.0.0.1:5000"
     libre_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com"

@@ -64,6 +64,50 @@ GOOGLE = ApiSpec(
     },
 )
 
+V3_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    429: "RESOURCE_EXHAUSTED",
+}
+
+
+def _v3_error(status: int, message: str) -> dict[str, Any]:
+    """google.rpc.Status with an ErrorInfo: RATE_LIMIT_EXCEEDED for 429 and rate-limit 403s."""
+    rate = status == 429 or (status == 403 and "rate" in message.lower())
+    reason = "RATE_LIMIT_EXCEEDED" if rate else V3_STATUS.get(status, "BACKEND_ERROR")
+    info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "googleapis.com"}
+    return {
+        "error": {
+            "code": status,
+            "message": message,
+            "status": V3_STATUS.get(status, "UNAVAILABLE" if status == 503 else "INTERNAL"),
+            "details": [info],
+        }
+    }
+
+
+def _v3_success(body: dict[str, Any], out: list[str]) -> dict[str, Any]:
+    detected = {} if "sourceLanguageCode" in body else {"detectedLanguageCode": "en"}
+    answer: dict[str, Any] = {"translations": [{"translatedText": t, **detected} for t in out]}
+    if "glossaryConfig" in body:  # the glossary's terms applied: marked so tests see which list is used
+        config = body["glossaryConfig"]
+        answer["glossaryTranslations"] = [
+            {"translatedText": f"{t} (glossary)", "glossaryConfig": config} for t in out
+        ]
+    return answer
+
+
+GOOGLE_V3_PROJECT = "test-project"
+GOOGLE_V3 = ApiSpec(
+    name="google_v3",
+    path=f"/v3/projects/{GOOGLE_V3_PROJECT}/locations/global:translateText",
+    texts=lambda body: body["contents"],
+    target=lambda body: body["targetLanguageCode"],
+    success=_v3_success,
+    error=_v3_error,
+)
+
 LIBRE = ApiSpec(
     name="libre",
     path="/translate",
