@@ -62,7 +62,11 @@ METRICS: dict[str, MetricSpec] = {
     "provider_throttled": MetricSpec("counter", "waits for a provider's token bucket", labels=("provider",)),
     "breaker_opened": MetricSpec("counter", "circuit breaker openings", labels=("provider",)),
     "all_providers_failing": MetricSpec("counter", "batches that every provider of the chain failed"),
-    "user_rate_limited": MetricSpec("counter", "requests over their user's rate limit", labels=("mode",)),
+    "user_rate_limited": MetricSpec(
+        "counter",
+        "requests over their user's rate limit: delayed (wait) or dead-lettered (dlq)",
+        labels=("mode",),
+    ),
     "input_gaps": MetricSpec(
         "counter", "jumps in input offsets (records faust skipped; re-read after a restart)"
     ),

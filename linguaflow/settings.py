@@ -9,13 +9,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # List prices per million characters (USD) as published by each vendor; override with
-# LINGUAFLOW_PROVIDER_PRICES. openai is an estimate (token-priced: ~4 characters a token).
-DEFAULT_PRICES = {"pseudo": 0.0, "deepl": 25.0, "google": 20.0, "libre": 0.0, "openai": 1.0}
+# LINGUAFLOW_PROVIDER_PRICES. openai is an estimate (~4 characters a token), used only when an
+# answer reports no token usage (see PROVIDER_TOKEN_PRICES).
+DEFAULT_PRICES = {
+    "pseudo": 0.0,
+    "deepl": 25.0,
+    "google": 20.0,
+    "google_v3": 20.0,
+    "libre": 0.0,
+    "openai": 1.0,
+}
+
+
+class TokenPrice(BaseModel):
+    """USD per million tokens, for providers that bill tokens (LLMs)."""
+
+    model_config = ConfigDict(frozen=True)
+    input: float = Field(ge=0)  # prompt tokens
+    output: float = Field(ge=0)  # completion tokens
+
+
+# The default OPENAI_MODEL's list prices (gpt-4o-mini); override with LINGUAFLOW_PROVIDER_TOKEN_PRICES.
+DEFAULT_TOKEN_PRICES = {"openai": TokenPrice(input=0.15, output=0.60)}
 
 
 class Settings(BaseSettings):
@@ -67,6 +87,9 @@ class Settings(BaseSettings):
     provider_chars_per_s: dict[str, float] = Field(default_factory=dict)
     # Price per million billed characters, JSON {"deepl": 25}; merged over DEFAULT_PRICES.
     provider_prices: dict[str, float] = Field(default_factory=dict)
+    # Token-billed providers, JSON {"openai": {"input": 0.15, "output": 0.6}} (USD per million
+    # tokens); merged over DEFAULT_TOKEN_PRICES. Used when an answer reports its token usage.
+    provider_token_prices: dict[str, TokenPrice] = Field(default_factory=dict)
     breaker_window_s: float = Field(default=30, gt=0)
     breaker_min_calls: int = Field(default=5, ge=1)
     breaker_error_rate: float = Field(default=0.5, gt=0, le=1)
@@ -74,6 +97,9 @@ class Settings(BaseSettings):
     # Requests needing a provider call, per user and minute (0: off); over it: wait or DLQ.
     user_requests_per_min: float = Field(default=100, ge=0)
     user_rate_limit_mode: Literal["wait", "dlq"] = "wait"
+    # "wait" mode: a request that would wait longer than this for its user's turn goes to the DLQ
+    # (rate_limited). At the default 100/min: about 1,000 requests queued per user.
+    user_max_wait_s: float = Field(default=600, ge=0)
     # Cache TTL in seconds (0: never expires): by the translated text's length, a tenant's own
     # TTL first (JSON {"acme": 3600, "vip": 0}); expired entries are swept every CACHE_SWEEP_S.
     cache_ttl_short_max_chars: int = Field(default=200, ge=0)
@@ -89,6 +115,14 @@ class Settings(BaseSettings):
     deepl_base_url: str | None = None  # default: api-free.deepl.com for keys ending ":fx", else api.deepl.com
     google_api_key: SecretStr | None = None
     google_base_url: str = "https://translation.googleapis.com"
+    # Cloud Translation v3: a service account's JSON key (tokens minted and refreshed here), or an
+    # access token minted elsewhere (used as is); the key file wins when both are set.
+    google_v3_credentials_file: Path | None = None
+    google_v3_access_token: SecretStr | None = None
+    google_v3_project: str | None = None  # default: the key file's project_id
+    google_v3_location: str = "global"  # glossaries need a region, e.g. us-central1
+    google_v3_model: str | None = None  # e.g. general/nmt, general/translation-llm (default: Google's)
+    google_v3_base_url: str = "https://translation.googleapis.com"
     libre_url: str = "http://127.0.0.1:5000"
     libre_api_key: SecretStr | None = None
     openai_base_url: str = "https://api.openai.com"
@@ -117,6 +151,9 @@ class Settings(BaseSettings):
     def price_per_char(self, provider: str) -> float:
         per_million = self.provider_prices.get(provider, DEFAULT_PRICES.get(provider, 0.0))
         return per_million / 1_000_000
+
+    def token_price(self, provider: str) -> TokenPrice | None:
+        return self.provider_token_prices.get(provider, DEFAULT_TOKEN_PRICES.get(provider))
 
     @property
     def pg_data_dir(self) -> Path:

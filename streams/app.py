@@ -205,6 +205,7 @@ class StreamsRuntime:
                 max_inflight_batches=settings.provider_max_inflight_batches,
                 user_requests_per_min=settings.user_requests_per_min,
                 rate_limit_mode=settings.user_rate_limit_mode,
+                user_max_wait_s=settings.user_max_wait_s,
                 ttl=policy_from(settings),
             ),
             clock=clock,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -45,6 +46,7 @@ class EngineConfig:
     max_inflight_batches: int
     user_requests_per_min: float = 0  # 0: no per-user limit
     rate_limit_mode: str = "wait"  # over the limit: "wait" (delay the call) or "dlq" (rate_limited)
+    user_max_wait_s: float = math.inf  # "wait": a request that would wait longer goes to the DLQ
     ttl: TtlPolicy = field(default_factory=TtlPolicy)  # default: entries never expire
 
 
@@ -108,12 +110,12 @@ class DedupEngine:
             request.provider,
         )
         wait_ms = self._user_wait_ms(request.user)
-        if wait_ms is None:
-            problem = ProviderError(
-                f"user {request.user!r} is over {self._config.user_requests_per_min:g} requests/min",
-                reason="rate_limited",
-            )
-            await self._fail([job], problem)
+        if wait_ms is None:  # dlq mode, or the user's queue is already USER_MAX_WAIT_S long
+            self._telemetry.count("user_rate_limited", mode="dlq")
+            limit = f"user {request.user!r} is over {self._config.user_requests_per_min:g} requests/min"
+            if self._config.rate_limit_mode == "wait":
+                limit += f" and would wait more than {self._config.user_max_wait_s:g}s"
+            await self._fail([job], ProviderError(limit, reason="rate_limited"))
         elif wait_ms > 0:
             self._telemetry.count("user_rate_limited", mode="wait")
             task = asyncio.create_task(self._add_later(job, wait_ms / 1000))
@@ -141,12 +143,13 @@ class DedupEngine:
 
     def _user_wait_ms(self, user: str) -> float | None:
         """Per-user limit on requests that need a provider call (hits and coalesced are free):
-        ms to wait, or None when the request must go to the DLQ (mode ``dlq``)."""
+        ms to wait, or None when the request must go to the DLQ (mode ``dlq``, or a wait longer
+        than ``user_max_wait_s``: a busy user's queue is bounded, not their requests dropped)."""
         if self._users is None:
             return 0.0
         if self._config.rate_limit_mode == "dlq":
             return 0.0 if self._users.try_take(user, self._clock()) else None
-        return self._users.reserve(user, self._clock())
+        return self._users.reserve(user, self._clock(), self._config.user_max_wait_s * 1000)
 
     async def _add_later(self, job: TranslationJob, delay_s: float) -> None:
         await self._sleep(delay_s)

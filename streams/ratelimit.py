@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 
@@ -30,6 +31,16 @@ class TokenBucket:
         tokens = bucket.tokens - n
         wait = 0.0 if tokens >= 0 else -tokens / bucket.rate_per_ms
         return replace(bucket, tokens=tokens), wait
+
+    def reserve_within(
+        self, now_ms: float, max_wait_ms: float, n: float = 1
+    ) -> tuple[TokenBucket, float | None]:
+        """Like ``reserve``, unless the caller would wait more than ``max_wait_ms``: then nothing is
+        taken and the wait is None (the queue behind the bucket is bounded)."""
+        bucket, wait = self.reserve(now_ms, n)
+        if wait > max_wait_ms:
+            return self.refilled(now_ms), None
+        return bucket, wait
 
     def try_take(self, now_ms: float, n: float = 1) -> tuple[TokenBucket, bool]:
         """Take ``n`` tokens only if they are there now."""
@@ -64,9 +75,10 @@ class KeyedLimiter:
             bucket = TokenBucket.full(self._per_second, now_ms, self._burst_s)
         return bucket
 
-    def reserve(self, key: str, now_ms: float) -> float:
-        """Milliseconds to wait before this key's request may go ahead (0: now)."""
-        self._buckets[key], wait = self._bucket(key, now_ms).reserve(now_ms)
+    def reserve(self, key: str, now_ms: float, max_wait_ms: float = math.inf) -> float | None:
+        """Milliseconds to wait before this key's request may go ahead (0: now), or None when that
+        would be more than ``max_wait_ms`` (nothing is taken then)."""
+        self._buckets[key], wait = self._bucket(key, now_ms).reserve_within(now_ms, max_wait_ms)
         return wait
 
     def try_take(self, key: str, now_ms: float) -> bool:

@@ -51,15 +51,22 @@ class Translated:
     cost: float
 
 
-def answer(provider: Provider, job: TranslationJob, text: str, billed_chars: int) -> Translated:
-    return Translated(
-        job.cache_key,
-        text,
-        billed_chars,
-        provider.name,
-        provider.model_version,
-        round(billed_chars * provider.cost_per_char, 8),
-    )
+def answer(
+    provider: Provider, job: TranslationJob, text: str, billed_chars: int, cost: float | None = None
+) -> Translated:
+    """One job's translation; ``cost`` defaults to its billed characters at the provider's price."""
+    cost = billed_chars * provider.cost_per_char if cost is None else cost
+    model = provider.model_version
+    return Translated(job.cache_key, text, billed_chars, provider.name, model, round(cost, 8))
+
+
+def apportion(total: float, weights: Sequence[int]) -> list[float]:
+    """Split what one call cost over its texts in proportion to ``weights`` (equal shares when
+    every weight is 0), so the shares add up to the call."""
+    weight = sum(weights)
+    if weight == 0:
+        return [total / len(weights)] * len(weights)
+    return [total * w / weight for w in weights]
 
 
 def check_answers(batch: Sequence[TranslationJob], answers: list[Translated]) -> list[Translated]:

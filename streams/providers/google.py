@@ -15,7 +15,7 @@ from typing import Any
 from linguaflow.errors import ConfigError, ProviderError
 from linguaflow.settings import Settings
 from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
-from streams.providers.http import HttpClient, bad_response, strings
+from streams.providers.http import HttpClient, item_strings
 
 PATH = "/language/translate/v2"
 
@@ -28,10 +28,13 @@ def request_body(batch: Sequence[TranslationJob]) -> dict[str, Any]:
     return body
 
 
-def _status(status: int, body: str) -> ProviderError | None:
+def forbidden(status: int, body: str) -> ProviderError | None:
+    """What a Google 403 means (v2 and v3 alike): a per-minute rate limit (retriable), a quota or
+    daily limit (not retriable here: the chain falls back), else a key or permission problem."""
     if status != 403:
         return None
-    if "ratelimitexceeded" in body.lower():  # rateLimitExceeded, userRateLimitExceeded: per minute
+    # v2: rateLimitExceeded, userRateLimitExceeded; v3: RATE_LIMIT_EXCEEDED. Per minute.
+    if "ratelimitexceeded" in body.lower().replace("_", ""):
         return ProviderError(f"HTTP 403 rate limit: {body[:200]}", reason="rate_limited", retriable=True)
     if "Limit" in body or "quota" in body.lower():
         return ProviderError(f"HTTP 403 quota exceeded: {body[:200]}", reason="quota_exceeded")
@@ -52,12 +55,10 @@ class GoogleProvider:
 
     async def translate(self, batch: Sequence[TranslationJob]) -> list[Translated]:
         data = await self._http.post_json(
-            self._url, request_body(batch), headers={"X-Goog-Api-Key": self._key}, status_map=_status
+            self._url, request_body(batch), headers={"X-Goog-Api-Key": self._key}, status_map=forbidden
         )
-        items = data.get("data", {}).get("translations") if isinstance(data, dict) else None
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise bad_response("google", "no 'data.translations' list")
-        texts = strings([i.get("translatedText") for i in items], len(batch), "google")
+        inner = data.get("data") if isinstance(data, dict) else None
+        texts = item_strings(inner, "translations", "translatedText", len(batch), "google")
         return [answer(self, job, text, len(job.text)) for job, text in zip(batch, texts, strict=True)]
 
     async def close(self) -> None:

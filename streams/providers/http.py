@@ -1,14 +1,16 @@
 """The small HTTP adapter every real provider uses: one aiohttp session (created on first use, in
 the running loop), a total timeout per request, JSON in and out, and HTTP failures turned into
 ProviderErrors with ``retriable`` and ``retry_after_s`` set. API keys never reach an error
-message: every message is redacted of the secret before it is raised."""
+message: every message is redacted of the secret (and of a call's own ``secrets``, e.g. an OAuth
+token) before it is raised."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -64,8 +66,11 @@ class HttpClient:
         self._secret = secret
         self._session: aiohttp.ClientSession | None = None
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+    def _redact(self, text: str, secrets: Sequence[str]) -> str:
+        for secret in (self._secret, *secrets):
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     async def post_json(
         self,
@@ -74,14 +79,36 @@ class HttpClient:
         *,
         headers: Mapping[str, str],
         status_map: StatusMap | None = None,
+        secrets: Sequence[str] = (),
     ) -> Any:
         """POST ``body`` as JSON; the parsed JSON answer, or ProviderError."""
+        headers = {"Content-Type": "application/json", **headers}
+        return await self._post(url, orjson.dumps(body), headers, status_map, secrets)
+
+    async def post_form(
+        self,
+        url: str,
+        fields: Mapping[str, str],
+        *,
+        status_map: StatusMap | None = None,
+        secrets: Sequence[str],
+    ) -> Any:
+        """POST ``fields`` form-encoded (OAuth token endpoints); the parsed JSON answer."""
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return await self._post(url, urlencode(fields).encode(), headers, status_map, secrets)
+
+    async def _post(
+        self,
+        url: str,
+        data: bytes,
+        headers: Mapping[str, str],
+        status_map: StatusMap | None,
+        secrets: Sequence[str],
+    ) -> Any:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
         try:
-            async with self._session.post(
-                url, data=orjson.dumps(body), headers={"Content-Type": "application/json", **headers}
-            ) as response:
+            async with self._session.post(url, data=data, headers=headers) as response:
                 raw = await response.read()
                 status, retry_after = response.status, response.headers.get("Retry-After")
         except TimeoutError:
@@ -89,20 +116,20 @@ class HttpClient:
                 f"{self._name}: no answer within {self._timeout.total:g}s", reason="timeout", retriable=True
             ) from None
         except aiohttp.ClientError as exc:
-            message = self._redact(f"{self._name}: {type(exc).__name__}: {exc}")
+            message = self._redact(f"{self._name}: {type(exc).__name__}: {exc}", secrets)
             raise ProviderError(message, reason="connection", retriable=True) from None
         text = raw.decode("utf-8", "replace")
         if status >= 400:
             error = (status_map and status_map(status, text)) or status_error(
                 status, text, parse_retry_after(retry_after)
             )
-            error.args = (self._redact(str(error)),)
+            error.args = (self._redact(str(error), secrets),)
             raise error
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise ProviderError(
-                self._redact(f"{self._name}: not JSON: {text[:MAX_BODY_IN_ERROR]!r}"),
+                self._redact(f"{self._name}: not JSON: {text[:MAX_BODY_IN_ERROR]!r}", secrets),
                 reason="bad_response",
                 retriable=True,
             ) from None
@@ -124,3 +151,11 @@ def strings(value: Any, count: int, name: str) -> list[str]:
     if len(value) != count:
         raise bad_response(name, f"asked for {count} translations, got {len(value)}")
     return value
+
+
+def item_strings(data: Any, field: str, key: str, count: int, name: str) -> list[str]:
+    """``data[field]`` must be a list of objects: their ``key`` strings, exactly ``count`` of them."""
+    items = data.get(field) if isinstance(data, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise bad_response(name, f"no {field!r} list")
+    return strings([i.get(key) for i in items], count, name)

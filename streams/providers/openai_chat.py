@@ -6,18 +6,23 @@ with ``{"translations": [...]}``, one string per text, in order. The answer is p
 not JSON, not that shape, the wrong number of items or a truncated answer (``finish_reason``
 ``length``) is a retriable failure. The prompt template is versioned and its version is part of
 ``model_version`` (and so of every cache key): editing the prompt means bumping PROMPT_VERSION.
+
+Cost: the answer's ``usage`` (prompt and completion tokens) at the provider's token prices is what
+the call cost; each text pays a share of it in proportion to its characters (the prompt around the
+texts is shared the same way). Without usage (some servers leave it out), characters at the
+character price, as for other providers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
 from linguaflow.errors import ConfigError
-from linguaflow.settings import Settings
-from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
+from linguaflow.settings import Settings, TokenPrice
+from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, apportion, register
 from streams.providers.http import HttpClient, bad_response, strings
 
 PROMPT_VERSION = 1
@@ -69,6 +74,21 @@ def parse_answer(data: Any, count: int) -> list[str]:
     return strings(parsed["translations"], count, "openai")
 
 
+def usage_cost(data: Any, price: TokenPrice | None) -> float | None:
+    """What the call cost from the tokens it reports, or None (no usage, or no token price)."""
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if price is None or not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if _count(prompt) and _count(completion):
+        return (prompt * price.input + completion * price.output) / 1_000_000
+    return None
+
+
+def _count(value: Any) -> TypeGuard[int]:
+    return type(value) is int and value >= 0  # bool is an int subclass, not a count
+
+
 class OpenAIChatProvider:
     name = "openai"
     # Small batches: the whole answer must fit the model's output limit, and a failed answer is
@@ -76,20 +96,34 @@ class OpenAIChatProvider:
     limits = ProviderLimits(max_texts=20, max_chars=6_000)
 
     def __init__(
-        self, base_url: str, api_key: str | None, model: str, *, timeout_s: float, cost_per_char: float
+        self,
+        base_url: str,
+        api_key: str | None,
+        model: str,
+        *,
+        timeout_s: float,
+        cost_per_char: float,
+        token_price: TokenPrice | None = None,
     ) -> None:
         self._url = base_url.rstrip("/") + "/v1/chat/completions"
         self._key = api_key
         self._model = model
         self._http = HttpClient("openai", timeout_s, api_key)
         self.model_version = f"openai/{model}/prompt-{PROMPT_VERSION}"
-        self.cost_per_char = cost_per_char
+        self.cost_per_char = cost_per_char  # when an answer reports no token usage
+        self._token_price = token_price
 
     async def translate(self, batch: Sequence[TranslationJob]) -> list[Translated]:
         headers = {"Authorization": f"Bearer {self._key}"} if self._key else {}
         data = await self._http.post_json(self._url, request_body(self._model, batch), headers=headers)
         texts = parse_answer(data, len(batch))
-        return [answer(self, job, text, len(job.text)) for job, text in zip(batch, texts, strict=True)]
+        sizes = [len(job.text) for job in batch]
+        cost = usage_cost(data, self._token_price)
+        costs = [None] * len(batch) if cost is None else apportion(cost, sizes)
+        return [
+            answer(self, job, text, size, share)
+            for job, text, size, share in zip(batch, texts, sizes, costs, strict=True)
+        ]
 
     async def close(self) -> None:
         await self._http.close()
@@ -106,4 +140,5 @@ def _create(settings: Settings) -> OpenAIChatProvider:
         settings.openai_model,
         timeout_s=settings.provider_timeout_s,
         cost_per_char=settings.price_per_char("openai"),
+        token_price=settings.token_price("openai"),
     )

@@ -10,11 +10,11 @@ import pytest
 
 from linguaflow.settings import Settings
 from streams.providers import Provider, TranslationJob, create_provider
-from tests.fakes.apis import DEEPL, GOOGLE, LIBRE, OPENAI, ApiSpec
+from tests.fakes.apis import DEEPL, GOOGLE, GOOGLE_V3, GOOGLE_V3_PROJECT, LIBRE, OPENAI, ApiSpec
 from tests.fakes.server import FakeApi
 
 SECRET = "sk-test-SECRET-7f3a:fx"
-SPECS = {"deepl": DEEPL, "google": GOOGLE, "libre": LIBRE, "openai": OPENAI}
+SPECS = {"deepl": DEEPL, "google": GOOGLE, "google_v3": GOOGLE_V3, "libre": LIBRE, "openai": OPENAI}
 
 
 def provider_settings(name: str, url: str, **extra: Any) -> Settings:
@@ -22,6 +22,11 @@ def provider_settings(name: str, url: str, **extra: Any) -> Settings:
     fields: dict[str, Any] = {
         "deepl": {"deepl_api_key": SECRET, "deepl_base_url": url},
         "google": {"google_api_key": SECRET, "google_base_url": url},
+        "google_v3": {  # a token minted elsewhere; test_google_v3.py covers service accounts
+            "google_v3_access_token": SECRET,
+            "google_v3_base_url": url,
+            "google_v3_project": GOOGLE_V3_PROJECT,
+        },
         "libre": {"libre_api_key": SECRET, "libre_url": url},
         "openai": {"openai_api_key": SECRET, "openai_base_url": url},
     }[name]

@@ -6,7 +6,7 @@ import pytest
 
 from linguaflow.errors import ProviderError
 from streams.providers.base import TranslationJob
-from streams.providers.google import _status
+from streams.providers.google import forbidden
 from tests.adapters.conftest import SECRET, jobs, make, running
 from tests.fakes.apis import GOOGLE
 from tests.fakes.server import status
@@ -40,9 +40,9 @@ async def test_403_daily_limit_is_quota_exceeded_and_rate_limit_is_retriable() -
 
 
 def test_a_403_rate_limit_body_is_retriable() -> None:
-    error = _status(403, '{"error": {"errors": [{"reason": "userRateLimitExceeded"}]}}')
+    error = forbidden(403, '{"error": {"errors": [{"reason": "userRateLimitExceeded"}]}}')
     assert error is not None
     assert (error.reason, error.retriable) == ("rate_limited", True)
-    other = _status(403, '{"error": {"message": "API key not valid"}}')
+    other = forbidden(403, '{"error": {"message": "API key not valid"}}')
     assert other is not None
     assert (other.reason, other.retriable) == ("auth", False)

@@ -20,6 +20,7 @@ import orjson
 from aiohttp import web
 
 from tests.fakes.apis import ApiSpec
+from tests.fakes.oauth import FakeOAuth
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,17 @@ def status(code: int, message: str = "scripted failure", retry_after: str | None
     return Reply("status", code, retry_after, message)
 
 
+UNAUTHENTICATED = status(401, "Request had invalid authentication credentials.")
+
+
 class FakeApi:
-    def __init__(self, spec: ApiSpec, default: Reply = OK) -> None:
+    """With ``oauth``, its token endpoint is served too and a request without a token it issued
+    (still valid) gets a 401, whatever is scripted."""
+
+    def __init__(self, spec: ApiSpec, default: Reply = OK, *, oauth: FakeOAuth | None = None) -> None:
         self.spec = spec
         self.default = default
+        self.oauth = oauth
         self.script: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []  # JSON bodies, in arrival order
         self.headers: list[dict[str, str]] = []
@@ -97,6 +105,8 @@ class FakeApi:
         self._stopping = asyncio.Event()
         app = web.Application()
         app.router.add_post(self.spec.path, self._handle)
+        if self.oauth is not None:
+            app.router.add_post(self.oauth.path, self.oauth.handle)
         self._runner = web.AppRunner(app, shutdown_timeout=1)
         loop.run_until_complete(self._runner.setup())
         loop.run_until_complete(web.SockSite(self._runner, self._sock).start())
@@ -107,10 +117,12 @@ class FakeApi:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
+        refused = self.oauth is not None and not self.oauth.authorized(request.headers)
         with self._lock:
             self.requests.append(body)
             self.headers.append(dict(request.headers))
-            reply = self.script.popleft() if self.script else self.default
+            scripted = self.script.popleft() if self.script and not refused else self.default
+            reply = UNAUTHENTICATED if refused else scripted
         spec = self.spec
         if reply.kind == "hang":
             assert self._stopping is not None

@@ -74,6 +74,34 @@ def test_keyed_limiter_is_per_key_and_forgets_idle_keys() -> None:
     assert len(limiter) == 1
 
 
+def test_a_bounded_reservation_refuses_past_the_cap_and_takes_nothing() -> None:
+    limiter = KeyedLimiter(per_minute=60)  # burst 60, then one a second
+    waits = [limiter.reserve("u", 0, max_wait_ms=2_000) for _ in range(64)]
+    assert waits[:60] == [0.0] * 60
+    assert waits[60:] == [pytest.approx(1_000), pytest.approx(2_000), None, None]
+    assert limiter.reserve("u", 1_000, max_wait_ms=2_000) == pytest.approx(2_000)  # refused: nothing queued
+
+
+@given(
+    max_wait=st.floats(0, 10_000),
+    steps=st.lists(st.tuples(st.floats(0, 5000), st.integers(1, 5)), min_size=1, max_size=30),
+)
+def test_a_bounded_reservation_never_waits_past_its_cap(
+    max_wait: float, steps: list[tuple[float, int]]
+) -> None:
+    """Granted waits stay within the cap; a refusal leaves the bucket as a plain refill would."""
+    bucket = TokenBucket.full(3, now_ms=0)
+    now = 0.0
+    for gap, n in steps:
+        now += gap
+        after, wait = bucket.reserve_within(now, max_wait, n)
+        if wait is None:
+            assert after == bucket.refilled(now)
+        else:
+            assert 0 <= wait <= max_wait
+        bucket = after
+
+
 # --- circuit breaker -----------------------------------------------------------------------------
 
 

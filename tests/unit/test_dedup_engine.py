@@ -489,6 +489,7 @@ async def test_over_the_user_limit_in_dlq_mode_goes_to_the_dlq_as_rate_limited()
     assert [(letter.request_id, letter.reason) for _, letter in h.outbox.letters] == [("r2", "rate_limited")]
     assert "2 requests/min" in h.outbox.letters[0][1].error
     assert sorted(h.acks.done) == ["dup", "other", "r0", "r1", "r2"]
+    assert h.telemetry.snapshot()["user_rate_limited.mode.dlq"] == 1
 
     h.clock.advance(30_000)  # half a minute refills one request
     await h.send(keyed("later", "text 3", offset=11))
@@ -508,6 +509,31 @@ async def test_over_the_user_limit_in_wait_mode_waits_and_loses_nothing() -> Non
     assert h.outbox.letters == []
     assert h.slept == [pytest.approx(1.0), pytest.approx(2.0)]  # one request a second beyond the burst
     assert h.telemetry.snapshot()["user_rate_limited.mode.wait"] == 2
+
+
+async def test_in_wait_mode_a_users_queue_is_bounded_and_the_overflow_is_dead_lettered() -> None:
+    h = Harness(user_requests_per_min=60, rate_limit_mode="wait", user_max_wait_s=2)
+    for i in range(64):  # 60 at once (the burst), 2 wait 1 s and 2 s, 2 would wait longer
+        await h.send(keyed(f"r{i}", f"text {i}", offset=i))
+    await h.send(keyed("dup", "text 61", offset=99))  # joins a waiting key: free, never limited
+    await settle()
+    await h.engine.drain()
+    await settle()
+    assert len(h.outbox.results) == 63
+    letters = [(letter.request_id, letter.reason) for _, letter in h.outbox.letters]
+    assert letters == [("r62", "rate_limited"), ("r63", "rate_limited")]
+    assert "would wait more than 2s" in h.outbox.letters[0][1].error
+    assert h.slept == [pytest.approx(1.0), pytest.approx(2.0)]
+    counters = h.telemetry.snapshot()
+    assert (counters["user_rate_limited.mode.wait"], counters["user_rate_limited.mode.dlq"]) == (2, 2)
+    assert len(h.acks.done) == 65  # nothing dropped: every request answered or dead-lettered
+
+    h.clock.advance(60_000)  # the queue has moved on: waiting is allowed again
+    await h.send(keyed("later", "text 99", offset=100))
+    await settle()
+    await h.engine.drain()
+    await settle()
+    assert "later" in {r.request_id for r in h.outbox.results}
 
 
 async def test_drain_does_not_wait_for_a_delayed_users_turn() -> None:
