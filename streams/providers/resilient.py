@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -60,6 +61,7 @@ class ResilienceConfig:
     breaker: BreakerConfig
     requests_per_s: Mapping[str, float]  # provider -> limit (absent: unlimited)
     chars_per_s: Mapping[str, float]
+    batch_max: int | None = None  # the operator's cap on texts per call, under every provider's own
 
 
 class _Member:
@@ -100,7 +102,7 @@ class ResilientProvider:
         # of a chain produced it (the entry records which one did).
         self.model_version = "+".join(sorted({p.model_version for p in providers}))
         self.limits = ProviderLimits(
-            max_texts=min(p.limits.max_texts for p in providers),
+            max_texts=min([p.limits.max_texts for p in providers] + [config.batch_max or sys.maxsize]),
             max_chars=min(p.limits.max_chars for p in providers),
         )
         self.cost_per_char = max(p.cost_per_char for p in providers)
@@ -264,6 +266,7 @@ def build_resilient(settings: Settings, *, telemetry: Telemetry, clock: Clock) -
         ),
         requests_per_s=settings.provider_requests_per_s,
         chars_per_s=settings.provider_chars_per_s,
+        batch_max=settings.provider_batch_max,
     )
     providers = [create_provider(name, settings) for name in names]
     return ResilientProvider(providers, routes, config, telemetry=telemetry, clock=clock)

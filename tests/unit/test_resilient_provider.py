@@ -273,3 +273,9 @@ def test_build_from_settings_keeps_the_pseudo_key_space() -> None:
     assert provider.model_version == "pseudo/1"  # cache keys of the foundation stay valid
     with pytest.raises(ConfigError):
         build_resilient(Settings(provider="pseudo>nope"), telemetry=Telemetry(), clock=lambda: 0.0)
+
+
+def test_batches_honour_the_operators_cap_under_the_providers_own_limits() -> None:
+    assert Env(Scripted("a")).provider.limits.max_texts == 10  # the provider's own limit
+    assert Env(Scripted("a"), batch_max=4).provider.limits.max_texts == 4
+    assert Env(Scripted("a"), batch_max=50).provider.limits.max_texts == 10
