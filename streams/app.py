@@ -14,11 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import faust
-from faust.types import TP
 
 from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher, faust_credentials
@@ -27,6 +26,7 @@ from linguaflow.telemetry import Telemetry
 from schemas import DeadLetter, decode_request, encode_request
 from streams.dedup import DedupEngine, EngineConfig
 from streams.evictions import EvictionFollower
+from streams.faust_app import LinguaflowApp
 from streams.keying import (
     ORIGIN_HEADER,
     TRACE_HEADER,
@@ -36,66 +36,15 @@ from streams.keying import (
     key_request,
     parse_traceparent,
 )
-from streams.offsets import OffsetTracker
 from streams.outbox import KafkaOutbox
 from streams.providers.resilient import ResilientProvider
 from streams.ttl import policy_from
 
 log = logging.getLogger("linguaflow.streams")
-Hook = Callable[[], Awaitable[None]]
 
 
 def wall_ms() -> float:
     return time.time() * 1000
-
-
-class LinguaflowApp(faust.App):
-    """faust.App with start hooks that run before the agents, stop hooks after they drained, and
-    commit offsets decided by our OffsetTracker instead of faust's ack bookkeeping (see
-    streams/offsets.py for why)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.start_hooks: list[Hook] = []
-        self.stop_hooks: list[Hook] = []
-        self.offsets = OffsetTracker()
-        self.tracked_topics: set[str] = set()  # the agents' input topics (offsets from our tracker)
-
-    def _new_consumer(self) -> Any:
-        consumer: Any = super()._new_consumer()  # we reach into faust 0.15 internals, pinned <0.16
-        tracker, tracked = self.offsets, self.tracked_topics
-        seek_to_committed = consumer.seek_to_committed
-
-        async def seek_and_begin() -> Any:
-            # faust seeks every assigned partition here before its streams resume: reading begins
-            # at these offsets (see OffsetTracker.begin).
-            offsets = await seek_to_committed()
-            for tp, offset in offsets.items():
-                if tp.topic in tracked and offset is not None and offset >= 0:
-                    tracker.begin(TP(tp.topic, tp.partition), offset)
-            return offsets
-
-        def new_offset(tp: Any) -> int | None:
-            offset = tracker.commit_offset(tp)
-            # faust's per-partition ack lists are only trimmed by its own _new_offset: keep them small.
-            acked = consumer._acked[tp]
-            acked[:] = [o for o in acked if offset is None or o >= offset]
-            consumer._acked_index[tp].intersection_update(acked)
-            return offset
-
-        consumer._new_offset = new_offset
-        consumer.seek_to_committed = seek_and_begin
-        return consumer
-
-    async def on_first_start(self) -> None:
-        await super().on_first_start()
-        for hook in self.start_hooks:
-            await hook()
-
-    async def on_shutdown(self) -> None:
-        for hook in reversed(self.stop_hooks):
-            await hook()
-        await super().on_shutdown()
 
 
 class _CacheView(MutableMapping[str, bytes]):
@@ -321,8 +270,13 @@ class StreamsRuntime:
                     break
                 await asyncio.sleep(0.1)
             start = self.app.offsets.first_missing(tp)
-            if start is not None and tp in self.app.consumer.assignment():
-                await self.app.consumer.seek(tp, start)
+            if start is None:
+                return  # read again meanwhile (a rebalance re-read the partition from its commit)
+            if tp not in self.app.consumer.assignment():
+                log.info("%s moved away before the re-read: its new owner reads from the commit", tp)
+                return
+            log.info("re-reading %s from offset %d", tp, start)
+            await self.app.consumer.seek(tp, start)
         except Exception as exc:  # the commit never passed the gap: a restart re-reads it anyway
             log.error("could not seek %s back to re-read skipped records: %r", tp, exc)
         finally:

@@ -3,7 +3,7 @@ background thread, so it serves both in-process adapter tests and worker subproc
 
 Each request gets the next scripted ``Reply`` (then the default one). Replies speak the real API's
 format (see ``apis.py``): success, an HTTP error with the API's error body (429 + Retry-After,
-DeepL 456, Google 403 quota, 5xx), a hang (until the client times out), garbage, a truncated
+DeepL 456, Google 403 quota, 5xx), a hang (until the client times out or ``release``), garbage, a truncated
 body, the wrong number of translations, or translations that lose a placeholder.
 """
 
@@ -61,6 +61,7 @@ class FakeApi:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
+        self._released: asyncio.Event | None = None  # set: hanging calls answer 503 now
         self._thread: threading.Thread | None = None
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
@@ -93,6 +94,13 @@ class FakeApi:
             raise RuntimeError(f"fake {self.spec.name} did not start")
         return self
 
+    def release(self) -> None:
+        """Hanging calls end now (503, retriable), and later HANG replies no longer hang."""
+        loop, released = self._loop, self._released
+        if loop is None or released is None:
+            raise RuntimeError(f"fake {self.spec.name} is not running")
+        loop.call_soon_threadsafe(released.set)
+
     def stop(self) -> None:
         if self._loop is None or self._thread is None:
             return
@@ -103,6 +111,7 @@ class FakeApi:
     def _serve(self, ready: threading.Event) -> None:
         loop = self._loop = asyncio.new_event_loop()
         self._stopping = asyncio.Event()
+        self._released = asyncio.Event()
         app = web.Application()
         app.router.add_post(self.spec.path, self._handle)
         if self.oauth is not None:
@@ -125,8 +134,10 @@ class FakeApi:
             reply = UNAUTHENTICATED if refused else scripted
         spec = self.spec
         if reply.kind == "hang":
-            assert self._stopping is not None
-            await self._stopping.wait()
+            ends = [asyncio.ensure_future(e.wait()) for e in (self._stopping, self._released) if e]
+            _, pending = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()
             return web.Response(status=503)
         if reply.kind == "status":
             headers = {"Retry-After": reply.retry_after} if reply.retry_after else None

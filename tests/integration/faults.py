@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from typing import Any
 
@@ -108,3 +110,31 @@ async def supervise(
             worker = await ready_async(stack.start_worker(f"restart{restarts}"))
         await asyncio.sleep(0.5)
     return worker, restarts
+
+
+ROWS_FOR = "SELECT count(*) FROM translation_requests WHERE request_id LIKE $1"
+
+
+async def assert_every_request_has_one_correct_row(
+    stack: Stack, prefix: str, count: int, unique: int
+) -> None:
+    rows = await stack.wait_for(ROWS_FOR, count, prefix + "%", timeout_s=180)
+    assert rows == count, await where_are_missing(stack, prefix)
+    assert await stack.fetchval("SELECT count(DISTINCT request_id) FROM translation_requests") == count
+    assert await stack.fetchval("SELECT count(*) FROM translations") == unique
+    orphans = await stack.fetchval(
+        "SELECT count(*) FROM translation_requests r LEFT JOIN translations t USING (cache_key)"
+        " WHERE t.cache_key IS NULL"
+    )
+    assert orphans == 0
+
+
+def ready_status(stack: Stack) -> tuple[int, list[str]] | None:
+    s = stack.settings
+    try:
+        with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/ready", timeout=2) as r:
+            return r.status, orjson.loads(r.read())["reasons"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read())["reasons"]
+    except OSError:
+        return None

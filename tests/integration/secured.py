@@ -1,4 +1,5 @@
-"""A private broker whose only client listener is secured (SASL and/or TLS), and a Stack on it.
+"""A private broker whose only client listener is secured (SASL and/or TLS), a Stack on it, and
+the certificates for TLS tests (our own CA).
 
 The broker is ``ops/kafka/kafka.sh`` with extra server properties appended (later keys win) and
 extra storage-format arguments (e.g. SCRAM users); the Stack's workers get the client settings.
@@ -8,17 +9,49 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
+
+import trustme
+from cryptography.hazmat.primitives import serialization
 
 from linguaflow.produce import publish
 from linguaflow.synthetic import synthetic_requests
 from tests.harness import Broker, Stack, free_port, make_stack, scratch_dir
 
 Listener = Callable[[int], str]  # client port -> the properties that secure it
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca_file: Path  # what clients trust
+    keystore: Path  # the server's PKCS#8 key + certificate chain (PEM), for 127.0.0.1
+    stranger_ca_file: Path  # a CA that signed nothing of ours
+    server: trustme.LeafCert
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.server.configure_cert(context)
+        return context
+
+
+def make_pki(home: Path) -> Pki:
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    pki = Pki(home / "ca.pem", home / "server.pem", home / "other-ca.pem", server)
+    ca.cert_pem.write_to_path(str(pki.ca_file))
+    key = serialization.load_pem_private_key(server.private_key_pem.bytes(), password=None)
+    pkcs8 = key.private_bytes(  # Kafka's PEM key store reads PKCS#8 only
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    pki.keystore.write_bytes(pkcs8 + b"".join(blob.bytes() for blob in server.cert_chain_pems))
+    trustme.CA().cert_pem.write_to_path(str(pki.stranger_ca_file))
+    return pki
 
 
 @asynccontextmanager

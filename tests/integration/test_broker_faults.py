@@ -10,8 +10,7 @@ import pytest
 
 from linguaflow.synthetic import unique_count
 from tests.harness import Broker, Stack, make_stack, scratch_dir, start_broker
-from tests.integration.faults import stream_requests, supervise
-from tests.integration.test_faults import assert_every_request_has_one_correct_row
+from tests.integration.faults import assert_every_request_has_one_correct_row, stream_requests, supervise
 
 pytestmark = pytest.mark.integration
 

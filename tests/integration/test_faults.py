@@ -6,10 +6,7 @@ import asyncio
 import os
 import shutil
 import signal
-import urllib.error
-import urllib.request
 
-import orjson
 import pytest
 
 from linguaflow.infra import migrate_db
@@ -17,10 +14,12 @@ from linguaflow.local.postgres import EmbeddedPostgres
 from linguaflow.synthetic import unique_count
 from tests.harness import Stack, free_port, scratch_dir
 from tests.integration.faults import (
+    ROWS_FOR,
+    assert_every_request_has_one_correct_row,
     provider_translations_per_key,
     ready_async,
+    ready_status,
     stream_requests,
-    where_are_missing,
 )
 
 pytestmark = pytest.mark.integration
@@ -29,33 +28,6 @@ pytestmark = pytest.mark.integration
 LONG = os.environ.get("LINGUAFLOW_FAULTS_LONG") == "1"
 KILLS = 10 if LONG else 5
 OUTAGE_S = 120 if LONG else 30
-
-ROWS_FOR = "SELECT count(*) FROM translation_requests WHERE request_id LIKE $1"
-
-
-async def assert_every_request_has_one_correct_row(
-    stack: Stack, prefix: str, count: int, unique: int
-) -> None:
-    rows = await stack.wait_for(ROWS_FOR, count, prefix + "%", timeout_s=180)
-    assert rows == count, await where_are_missing(stack, prefix)
-    assert await stack.fetchval("SELECT count(DISTINCT request_id) FROM translation_requests") == count
-    assert await stack.fetchval("SELECT count(*) FROM translations") == unique
-    orphans = await stack.fetchval(
-        "SELECT count(*) FROM translation_requests r LEFT JOIN translations t USING (cache_key)"
-        " WHERE t.cache_key IS NULL"
-    )
-    assert orphans == 0
-
-
-def ready_status(stack: Stack) -> tuple[int, list[str]] | None:
-    s = stack.settings
-    try:
-        with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/ready", timeout=2) as r:
-            return r.status, orjson.loads(r.read())["reasons"]
-    except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read())["reasons"]
-    except OSError:
-        return None
 
 
 async def test_sigterm_drains_turns_unready_first_and_exits_zero(stack: Stack) -> None:
