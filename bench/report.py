@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SECTIONS = ("environment", "raw", "end_to_end", "provider_models", "recovery", "targets")
+SECTIONS = ("environment", "raw", "end_to_end", "provider_models", "scaling", "recovery", "targets")
 
 
 @dataclass(frozen=True)
@@ -146,6 +146,16 @@ def runs_table(runs: dict[str, Any]) -> list[str]:
     return lines
 
 
+def scaling_table(scaling: dict[str, Any]) -> list[str]:
+    lines = ["| workers | req/s | p50 / p99 ms | complete |", "|---|---|---|---|"]
+    for r in scaling.values():
+        lines.append(
+            f"| {r['workers']} | {_f(r['requests_per_s'])} | {_f(r['p50_ms'])} / {_f(r['p99_ms'])} "
+            f"| {r['complete']} |"
+        )
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     env, raw, e2e, rec = report["environment"], report["raw"], report["end_to_end"], report["recovery"]
     pg = raw["postgres"]
@@ -187,6 +197,10 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Batches are capped by the API (DeepL 50 texts, OpenAI-compatible 20) and by "
         "`LINGUAFLOW_PROVIDER_MAX_INFLIGHT_BATCHES` (8 concurrent calls per worker).",
+        "",
+        "## Scaling (90 % duplicates, one consumer group, 4 partitions, fresh stack each)",
+        "",
+        *scaling_table(report["scaling"]),
         "",
         "## Recovery",
         "",

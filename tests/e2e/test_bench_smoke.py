@@ -17,7 +17,7 @@ from linguaflow.settings import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
-SECTIONS = ("environment", "raw", "end_to_end", "provider_models", "recovery", "targets")
+SECTIONS = ("environment", "raw", "end_to_end", "provider_models", "scaling", "recovery", "targets")
 HEADINGS = (
     "## Targets",
     "## Raw baselines",

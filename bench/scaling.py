@@ -1,0 +1,48 @@
+"""Scaling: the same 90 % duplicate load on 1 and on 2 worker processes (one consumer group, the
+same 4 partitions), each on a fresh stack. Throughput is first publish to last row in Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bench.e2e import DUP_RATIOS
+from bench.infra import Infra
+from bench.load import publish_requests, run_requests, wait_rows
+
+DUP_RATIO = DUP_RATIOS[2]  # 90 %
+
+
+async def run_workers(infra: Infra, workers: int, requests: int) -> dict[str, Any]:
+    run_id = f"scale{workers}"
+    stack = await infra.stack(run_id)
+    procs = [infra.worker(stack, f"{run_id}-w{i}") for i in range(workers)]
+    for proc in procs:
+        proc.wait_ready()
+    await asyncio.sleep(2)  # the last one to join triggered a rebalance: let it settle
+    for proc in procs:
+        proc.wait_ready()
+    load = run_requests(run_id, space=run_id, count=requests, dup_ratio=DUP_RATIO)
+    try:
+        started = await publish_requests(stack.settings, load)
+        summary = await wait_rows(stack.settings, run_id, requests, timeout_s=600, started=started)
+    finally:
+        exit_codes = [proc.stop() for proc in procs]
+    elapsed = summary["last_row_s"] or float("nan")
+    return {
+        "workers": workers,
+        "requests": requests,
+        "requests_per_s": requests / elapsed,
+        "complete": summary["complete"],
+        "p50_ms": summary["p50_ms"],
+        "p99_ms": summary["p99_ms"],
+        "exit_codes": exit_codes,
+    }
+
+
+async def run_scaling(infra: Infra, requests: int) -> dict[str, Any]:
+    out = {}
+    for workers in (1, 2):
+        print(f"  scaling: {workers} worker(s), {requests} requests, {DUP_RATIO:.0%} duplicates", flush=True)
+        out[f"workers_{workers}"] = await run_workers(infra, workers, requests)
+    return out
