@@ -50,13 +50,18 @@ class Telemetry:
         self._tracer = (tracer_provider or trace.NoOpTracerProvider()).get_tracer("linguaflow")
         self._instruments: dict[str, Any] = {}
         self._gauges: dict[str, list[Observation]] = {}
-        self._totals: dict[str, float] = {}
+        self._counters: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
 
     # --- metrics ---------------------------------------------------------------------------------
     def count(self, name: str, n: float = 1, **attributes: str) -> None:
-        self._instrument(name, "counter").add(n, attributes)
-        for key in (name, *(f"{name}.{k}.{v}" for k, v in attributes.items())):
-            self._totals[key] = self._totals.get(key, 0) + n
+        """Add ``n`` to a counter. Counted here in a dict (the hot path pays ~1 µs, where an
+        OpenTelemetry ``Counter.add`` costs 10-25 µs); OpenTelemetry reads the totals when it
+        collects, through an observable counter."""
+        series = self._counters.get(name)
+        if series is None:
+            series = self._new_counter(name)
+        attrs = tuple(sorted(attributes.items())) if len(attributes) > 1 else tuple(attributes.items())
+        series[attrs] = series.get(attrs, 0) + n
 
     def observe(self, name: str, value: float, **attributes: str) -> None:
         """Record one value in a histogram declared in ``linguaflow.metrics.METRICS``."""
@@ -82,7 +87,13 @@ class Telemetry:
             self.observe(histogram, time.perf_counter() - started, **attributes)
 
     def snapshot(self) -> dict[str, float]:
-        return dict(self._totals)
+        """Every counter: its total under its name, and per attribute ``name.key.value``."""
+        totals: dict[str, float] = {}
+        for name, series in self._counters.items():
+            for attrs, value in series.items():
+                for key in (name, *(f"{name}.{k}.{v}" for k, v in attrs)):
+                    totals[key] = totals.get(key, 0) + value
+        return totals
 
     def prometheus(self) -> bytes:
         """Every metric in the Prometheus text exposition format."""
@@ -99,10 +110,21 @@ class Telemetry:
             instrument = self._instruments[name] = self._create(name, spec)
         return instrument
 
+    def _new_counter(self, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+        self._instrument(name, "counter")  # raises for a name declared as another kind
+        return self._counters[name]
+
     def _create(self, name: str, spec: MetricSpec) -> Any:
         full = f"linguaflow_{name}"
         if spec.kind == "counter":
-            return self._meter.create_counter(full, unit=spec.unit, description=spec.help)
+            series = self._counters.setdefault(name, {})
+
+            def read(options: CallbackOptions) -> list[Observation]:
+                return [Observation(value, dict(attrs)) for attrs, value in list(series.items())]
+
+            return self._meter.create_observable_counter(
+                full, callbacks=[read], unit=spec.unit, description=spec.help
+            )
         if spec.kind == "histogram":
             return self._meter.create_histogram(
                 full,
@@ -125,6 +147,9 @@ class Telemetry:
     ) -> Iterator[str | None]:
         """A span (child of ``traceparent``) current for the block; yields the ``traceparent`` to
         pass on: the new span's, or the incoming one unchanged when tracing is off."""
+        if self._tracer_provider is None:  # tracing off: no span bookkeeping per event
+            yield traceparent
+            return
         with self._tracer.start_as_current_span(
             name, context=_context(traceparent), attributes=attributes
         ) as current:
@@ -134,6 +159,9 @@ class Telemetry:
     def spans(self, name: str, traceparents: Iterable[str | None], **attributes: str | int) -> Iterator[None]:
         """One span per distinct trace for a block that serves several requests at once (a
         provider batch, a sink write), so every request's trace shows the shared work."""
+        if self._tracer_provider is None:
+            yield
+            return
         opened: list[Span] = [
             self._tracer.start_span(name, context=_context(parent), attributes=attributes)
             for parent in dict.fromkeys(t for t in traceparents if t)

@@ -2,7 +2,13 @@
 
 from schemas.cache_key import cache_key
 from schemas.dlq import DeadLetter, header_map
-from schemas.request import TranslationRequest, decode_request, encode_request, normalise_text
+from schemas.request import (
+    TranslationRequest,
+    decode_request,
+    decode_validated_request,
+    encode_request,
+    normalise_text,
+)
 from schemas.result import CacheEntry, TranslationResult, decode_cache_entry, decode_result, encode
 
 __all__ = [
@@ -14,6 +20,7 @@ __all__ = [
     "decode_cache_entry",
     "decode_request",
     "decode_result",
+    "decode_validated_request",
     "encode",
     "encode_request",
     "header_map",

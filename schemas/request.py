@@ -107,5 +107,35 @@ def decode_request(raw: bytes | None, *, max_text_chars: int, now_ms: int) -> Tr
     return request_from_dict(data, max_text_chars=max_text_chars, now_ms=now_ms)
 
 
+def decode_validated_request(raw: bytes | None, *, max_text_chars: int, now_ms: int) -> TranslationRequest:
+    """Bytes a worker wrote after ``decode_request`` accepted them (the keyed topic) -> the request,
+    without validating every field again (~10x cheaper). Anything that is not exactly such a record
+    (another schema version, unknown or missing fields, wrong types) gets the full validation, so
+    a bad record still becomes an InvalidRequest with a reason."""
+    try:
+        data = orjson.loads(raw or b"")
+        if type(data) is dict and data.get("schema_version") == SCHEMA_VERSION:
+            request = TranslationRequest(**data)
+            if _well_typed(request):
+                return request
+    except (orjson.JSONDecodeError, TypeError):
+        pass
+    return decode_request(raw, max_text_chars=max_text_chars, now_ms=now_ms)
+
+
+_STR_FIELDS = ("request_id", "text", "target_lang", "source_lang", "tenant", "user", "format", "formality")
+_OPTIONAL_STR_FIELDS = ("glossary", "context", "provider")
+
+
+def _well_typed(request: TranslationRequest) -> bool:
+    return (
+        all(type(getattr(request, name)) is str for name in _STR_FIELDS)
+        and all(type(getattr(request, name)) in (str, type(None)) for name in _OPTIONAL_STR_FIELDS)
+        and type(request.priority) is int
+        and type(request.created_at) is int
+        and type(request.refresh) is bool
+    )
+
+
 def encode_request(request: TranslationRequest) -> bytes:
     return orjson.dumps(request)

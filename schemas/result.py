@@ -72,8 +72,11 @@ def _decode(cls: type[Any], raw: bytes, supported: int) -> Any:
                 f"{cls.__name__} schema_version {data.get('schema_version')!r} unsupported",
                 reason="unsupported_schema_version",
             )
-        names = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in names})
+        try:
+            return cls(**data)
+        except TypeError:  # fields a newer writer added are ignored
+            names = cls.__dataclass_fields__
+            return cls(**{k: v for k, v in data.items() if k in names})
     except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
         raise InvalidRequest(f"not a valid {cls.__name__}: {exc}", reason="schema") from None
 

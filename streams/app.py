@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import faust
 
@@ -23,7 +23,7 @@ from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher, faust_credentials
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
-from schemas import DeadLetter, decode_request, encode_request
+from schemas import DeadLetter, decode_validated_request, encode_request
 from streams.dedup import DedupEngine, EngineConfig
 from streams.evictions import EvictionFollower
 from streams.faust_app import LinguaflowApp
@@ -162,8 +162,13 @@ class StreamsRuntime:
             on_fatal=self._fatal,
         )
         self.app.stop_hooks.append(provider.close)  # runs first: after the agents drained
-        self.app.agent(self.requests_topic, name="rekey_agent")(self._rekey_agent)
-        self.app.agent(self.keyed_topic, name="dedup_agent")(self._dedup_agent)
+        # The two agents' topics: subscribed through faust's conductor (so faust's assignor keeps
+        # the cache table's partitions beside the keyed topic's), their records handed over a
+        # fetch at a time (streams/faust_app.py).
+        self.app.topics.add(self.requests_topic)
+        self.app.topics.add(self.keyed_topic)
+        self.app.batch_handler = self._on_batch
+        self.app.settle = self._settle
         self.app.task(self._flusher)
         self.app.timer(settings.cache_sweep_s)(self._sweep_expired)
         # Operator evictions (cache evict, gc) reach this worker's table at once.
@@ -172,66 +177,75 @@ class StreamsRuntime:
         self.app.stop_hooks.append(evictions.stop)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
 
-    async def _rekey_agent(self, stream: Any) -> None:
-        settings = self.settings
-        async for event in stream.noack().events():
-            message = event.message
-            if not self._accept(event):
+    async def _on_batch(self, messages: list[Any]) -> None:
+        """The records of one fetch, in order. Waits while faust's flow control is suspended (a
+        rebalance, the cache table's recovery); stops when a rebalance or shutdown begins: what
+        is left is read again from the committed offset (or, if flow resumes without a seek, as
+        a gap: see ``_accept``)."""
+        flow, consumer = self.app.flow_control, cast(Any, self.app.consumer)
+        await flow.acquire()
+        assigned = consumer.assignment()
+        for n, message in enumerate(messages, start=1):
+            if not (flow.is_active() and consumer.flow_active):
+                return
+            if message.tp not in assigned or not self._accept(message):
                 continue
-            origin = Origin(message.topic, message.partition, message.offset)
-            self.telemetry.count("requests")
-            with self.telemetry.span("rekey", _trace(message), **origin.attributes()) as trace:
-                outcome = key_request(
-                    message.value,
-                    origin,
-                    model_version_for=self.provider.model_version_for,
-                    max_text_chars=settings.max_text_chars,
-                    now_ms=int(self.clock()),
-                    traceparent=trace,
-                )
-                if isinstance(outcome, DeadLetter):
-                    self._dead_lettered(outcome)
-                    fut = await self.publisher.send(
-                        settings.dlq_topic, message.value, key=message.key, headers=outcome.headers()
-                    )
-                else:
-                    headers = [(ORIGIN_HEADER, origin.header())]
-                    headers += [(TRACE_HEADER, trace.encode())] if trace else []
-                    fut = await self.publisher.send(
-                        settings.keyed_topic,
-                        encode_request(outcome.request),
-                        key=outcome.cache_key.encode(),
-                        headers=headers,
-                    )
-            fut.add_done_callback(self._ack_or_crash(event))
+            if message.topic == self.settings.requests_topic:
+                await self._rekey(message)
+            else:
+                await self._dedup(message)
+            if n % 100 == 0:
+                await asyncio.sleep(0)  # let the flusher, timers and the web server run
 
-    async def _dedup_agent(self, stream: Any) -> None:
+    async def _rekey(self, message: Any) -> None:
         settings = self.settings
-        async for event in stream.noack().events():
-            message = event.message
-            if not self._accept(event):
-                continue
-            here = Origin(message.topic, message.partition, message.offset)
-            origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
-            with self.telemetry.span("dedup", _trace(message), **here.attributes()) as trace:
-                try:
-                    request = decode_request(
-                        message.value, max_text_chars=settings.max_text_chars, now_ms=int(self.clock())
-                    )
-                    key = bytes(message.key).decode()
-                except (InvalidRequest, TypeError, UnicodeDecodeError) as exc:
-                    problem = (
-                        exc if isinstance(exc, InvalidRequest) else InvalidRequest(str(exc), reason="bad_key")
-                    )
-                    letter = dead_letter(origin, problem, now_ms=int(self.clock()), request_id=None)
-                    self._dead_lettered(letter)
-                    fut = await self.publisher.send(
-                        settings.dlq_topic, message.value, headers=letter.headers()
-                    )
-                    fut.add_done_callback(self._ack_or_crash(event))
-                    continue
-                keyed = KeyedRequest(key, request, origin, trace)
-                await self.engine.on_request(keyed, self._finisher(event))
+        origin = Origin(message.topic, message.partition, message.offset)
+        self.telemetry.count("requests")
+        with self.telemetry.span("rekey", _trace(message), **origin.attributes()) as trace:
+            outcome = key_request(
+                message.value,
+                origin,
+                model_version_for=self.provider.model_version_for,
+                max_text_chars=settings.max_text_chars,
+                now_ms=int(self.clock()),
+                traceparent=trace,
+            )
+            if isinstance(outcome, DeadLetter):
+                self._dead_lettered(outcome)
+                fut = await self.publisher.send(
+                    settings.dlq_topic, message.value, key=message.key, headers=outcome.headers()
+                )
+            else:
+                headers = [(ORIGIN_HEADER, origin.header())]
+                headers += [(TRACE_HEADER, trace.encode())] if trace else []
+                fut = await self.publisher.send(
+                    settings.keyed_topic,
+                    encode_request(outcome.request),
+                    key=outcome.cache_key.encode(),
+                    headers=headers,
+                )
+        fut.add_done_callback(self._ack_or_crash(message))
+
+    async def _dedup(self, message: Any) -> None:
+        settings = self.settings
+        here = Origin(message.topic, message.partition, message.offset)
+        origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
+        with self.telemetry.span("dedup", _trace(message), **here.attributes()) as trace:
+            try:
+                request = decode_validated_request(
+                    message.value, max_text_chars=settings.max_text_chars, now_ms=int(self.clock())
+                )
+                key = bytes(message.key).decode()
+            except (InvalidRequest, TypeError, UnicodeDecodeError) as exc:
+                bad_key = InvalidRequest(str(exc), reason="bad_key")
+                problem = exc if isinstance(exc, InvalidRequest) else bad_key
+                letter = dead_letter(origin, problem, now_ms=int(self.clock()), request_id=None)
+                self._dead_lettered(letter)
+                fut = await self.publisher.send(settings.dlq_topic, message.value, headers=letter.headers())
+                fut.add_done_callback(self._ack_or_crash(message))
+                return
+            keyed = KeyedRequest(key, request, origin, trace)
+            await self.engine.on_request(keyed, self._finisher(message))
 
     async def _flusher(self) -> None:
         await self.engine.run_flusher()
@@ -239,18 +253,21 @@ class StreamsRuntime:
     async def _sweep_expired(self) -> None:
         self.engine.evict_expired()
 
-    async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
-        # Hand partitions back only after every call in flight has answered and been acked.
+    async def _settle(self) -> None:
+        """Before faust commits on a rebalance or shutdown: every call in flight answered, every
+        output acknowledged (so its input offset is finished and committed now)."""
         await self.engine.drain()
+        await self.publisher.flush()
+
+    async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
         self.app.offsets.forget(revoked)
 
-    def _accept(self, event: Any) -> bool:
-        """Should this event be processed? Re-deliveries of offsets already received are not; a
-        jump in offsets (records faust skipped) schedules a re-read (see streams/offsets.py)."""
-        tracker, tp, offset = self.app.offsets, event.message.tp, event.message.offset
+    def _accept(self, message: Any) -> bool:
+        """Should this record be processed? Re-deliveries of offsets already received are not; a
+        jump in offsets (records skipped) schedules a re-read (see streams/offsets.py)."""
+        tracker, tp, offset = self.app.offsets, message.tp, message.offset
         gaps = tracker.gaps
         if not tracker.receive(tp, offset):
-            event.ack()  # faust's own bookkeeping only: our tracker decides what is committed
             return False
         if tracker.gaps > gaps:
             log.warning("records skipped on %s before offset %d: reading them again", tp, offset)
@@ -282,18 +299,13 @@ class StreamsRuntime:
         finally:
             self._rereads.discard(tp)
 
-    def _finisher(self, event: Any) -> Callable[[], None]:
-        """Called once the event's output is acknowledged by the broker: the offset may be committed."""
-        tp, offset = event.message.tp, event.message.offset
+    def _finisher(self, message: Any) -> Callable[[], None]:
+        """Called once the record's output is acknowledged by the broker: the offset may be committed."""
+        tp, offset, finished = message.tp, message.offset, self.app.offsets.finished
+        return lambda: finished(tp, offset)
 
-        def finish() -> None:
-            self.app.offsets.finished(tp, offset)
-            event.ack()  # faust's own bookkeeping (wait_empty on rebalance and shutdown uses it)
-
-        return finish
-
-    def _ack_or_crash(self, event: Any) -> Callable[[asyncio.Future[Any]], None]:
-        finish = self._finisher(event)
+    def _ack_or_crash(self, message: Any) -> Callable[[asyncio.Future[Any]], None]:
+        finish = self._finisher(message)
 
         def done(fut: asyncio.Future[Any]) -> None:
             exc = RuntimeError("delivery cancelled") if fut.cancelled() else fut.exception()

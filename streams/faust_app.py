@@ -1,48 +1,32 @@
 """Our faust.App: start and stop hooks around the agents, and what we change in faust's consumer
-(faust-streaming 0.15 internals; pinned <0.16) so that the agents' input offsets are decided by
-our ``OffsetTracker`` (see streams/offsets.py):
+(faust-streaming 0.15 internals; pinned <0.16):
 
-- **commits**: the offset faust commits for a partition is the tracker's watermark, not faust's
-  own reading of its acks;
-- **where reading begins**: the committed offsets faust seeks to before its streams resume (or,
-  with no commit yet, the earliest offsets) start the tracker's bookkeeping
-  (``OffsetTracker.begin``), so records skipped before the first one delivered are seen as a gap.
-  faust does skip them: records its fetch loop hands to an agent's queue while the streams are
-  still suspended after an assignment are cleared when they resume (``clear_on_resume``), and
-  its fetch position has moved past them;
-- **no silent drops**: faust drops a fetched record whose offset is below the last one it
-  delivered. After our seek back to re-read skipped records, its fetch loop can still be
-  delivering the rest of the batch fetched before the seek, which moves that mark past the
-  re-read records: they were dropped, and waited for the next restart. For the agents' topics
-  nothing is dropped; the tracker tells re-deliveries from records never processed.
+- **how the agents' records arrive**: faust's fetch loop hands the records of the agents' topics
+  to one batch handler per fetch (``take_over_fetching``) instead of dispatching each through
+  its per-event machinery, which cost most of the worker's CPU per request; other topics (the
+  changelog during table recovery) still take faust's path;
+- **commits**: the offset faust commits for a partition is our ``OffsetTracker``'s watermark
+  (see streams/offsets.py), not faust's own reading of its acks, and work in flight is settled
+  before faust commits on a rebalance or shutdown;
+- **where reading begins**: the committed offsets faust seeks to after an assignment (or, with no
+  commit yet, the earliest offsets) start the tracker's bookkeeping (``OffsetTracker.begin``), so
+  records skipped before the first one handled are seen as a gap and read again.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Set
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator, Set
 from typing import Any
 
 import faust
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.types import TP
 
 from streams.offsets import OffsetTracker
 
 Hook = Callable[[], Awaitable[None]]
-
-
-class _ReadOffsets(defaultdict[Any, int | None]):
-    """faust's last-delivered offsets; looked up by its fetch loop (``[]``) as None for the
-    agents' topics, so it never drops their records. ``get`` still answers the real value."""
-
-    def __init__(self, tracked: Set[str]) -> None:
-        super().__init__(lambda: None)
-        self._tracked = tracked
-
-    def __getitem__(self, tp: Any) -> int | None:
-        if tp.topic in self._tracked:
-            return None
-        return super().__getitem__(tp)
+BatchHandler = Callable[[list[Any]], Awaitable[None]]
 
 
 def take_over_offsets(consumer: Any, tracker: OffsetTracker, tracked: Set[str]) -> None:
@@ -59,17 +43,76 @@ def take_over_offsets(consumer: Any, tracker: OffsetTracker, tracked: Set[str]) 
             tracker.begin(TP(tp.topic, tp.partition), offset)
         return offsets
 
-    def new_offset(tp: Any) -> int | None:
-        offset = tracker.commit_offset(tp)
-        # faust's per-partition ack lists are only trimmed by its own _new_offset: keep them small.
-        acked = consumer._acked[tp]
-        acked[:] = [o for o in acked if offset is None or o >= offset]
-        consumer._acked_index[tp].intersection_update(acked)
-        return offset
+    def pending_commits(topics: Any = None) -> Iterator[Any]:
+        """The partitions faust considers for a commit: those with acks of its own (none for the
+        agents' topics: their records never pass through its acks) and those our tracker reads."""
+        tps = {*consumer._acked, *tracker.partitions()}
+        return (tp for tp in tps if topics is None or tp in topics or tp.topic in topics)
 
     consumer.seek_to_committed = seek_and_begin
-    consumer._new_offset = new_offset
-    consumer._read_offset = _ReadOffsets(tracked)
+    consumer._filter_tps_with_pending_acks = pending_commits
+    consumer._new_offset = tracker.commit_offset
+
+
+def take_over_fetching(consumer: Any, tracked: Set[str], handle: BatchHandler, settle: Hook) -> None:
+    """faust's fetch loop (``Consumer._drain_messages``), except that the records of the agents'
+    topics are handed to ``handle`` in one list per fetch, not one by one through faust's per-event
+    dispatch (two tasks per record in ``wait_first``, the conductor, a queue, the stream's
+    iterator and ack bookkeeping: most of the worker's CPU per request). Other topics (the
+    changelog read by table recovery) take faust's own path. ``settle`` runs before faust's
+    ``wait_empty`` commits on a rebalance or shutdown: work in flight finishes first, so what it
+    finished is committed (faust no longer tracks those records itself)."""
+    wait_empty = consumer.wait_empty
+
+    async def settle_then_wait_empty() -> None:
+        await settle()
+        await wait_empty()
+
+    async def deliver(message: Any) -> None:
+        """One record of another topic, as faust's loop delivers it."""
+        tp, offset = message.tp, message.offset
+        read = consumer._read_offset[tp]
+        if read is not None and offset < read:
+            return  # faust drops a record below the last one it delivered
+        if offset - (read or 0) > 1 and read and consumer.app.topics.acks_enabled_for(message.topic):
+            await consumer._add_gap(tp, read + 1, offset)
+        if consumer._commit_every is not None and consumer._n_acked >= consumer._commit_every:
+            consumer._n_acked = 0
+            await consumer.commit()
+        await consumer.wait_first(consumer.callback(message), consumer.suspend_flow.wait())
+        consumer._read_offset[tp] = offset
+
+    async def drain_messages(fetcher: Any) -> None:
+        should_stop = consumer._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        try:
+            while not (should_stop() or fetcher_should_stop()):
+                consumer.diag.set_flag(CONSUMER_FETCHING)
+                fetched = consumer.getmany(timeout=1.0)
+                await asyncio.sleep(0)  # getmany can return at once, again and again
+                if consumer.should_stop:
+                    continue
+                batch: list[Any] = []
+                async for tp, message in fetched:
+                    if tp.topic in tracked:
+                        batch.append(message)
+                        consumer._read_offset[tp] = message.offset  # the stall watch reads it
+                    else:
+                        await deliver(message)
+                if batch:
+                    await handle(batch)
+                consumer.diag.unset_flag(CONSUMER_FETCHING)
+        except consumer.consumer_stopped_errors:
+            if not consumer.transport.app.should_stop:
+                raise
+        except asyncio.CancelledError:
+            if not consumer.transport.app.should_stop:
+                raise
+        finally:
+            consumer.diag.unset_flag(CONSUMER_FETCHING)
+
+    consumer.wait_empty = settle_then_wait_empty
+    consumer._drain_messages = drain_messages
 
 
 class LinguaflowApp(faust.App):
@@ -83,11 +126,23 @@ class LinguaflowApp(faust.App):
         self.stop_hooks: list[Hook] = []
         self.offsets = OffsetTracker()
         self.tracked_topics: set[str] = set()  # the agents' input topics (offsets from our tracker)
+        self.batch_handler: BatchHandler | None = None  # takes their records, a batch per fetch
+        self.settle: Hook | None = None  # finishes work in flight before a commit on rebalance/stop
 
     def _new_consumer(self) -> Any:
         consumer: Any = super()._new_consumer()
         take_over_offsets(consumer, self.offsets, self.tracked_topics)
+        take_over_fetching(consumer, self.tracked_topics, self._handle_batch, self._settle)
         return consumer
+
+    async def _handle_batch(self, messages: list[Any]) -> None:
+        if self.batch_handler is None:
+            raise RuntimeError(f"records of {self.tracked_topics} but no batch handler")
+        await self.batch_handler(messages)
+
+    async def _settle(self) -> None:
+        if self.settle is not None:
+            await self.settle()
 
     async def on_first_start(self) -> None:
         await super().on_first_start()

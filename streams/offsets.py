@@ -77,6 +77,10 @@ class OffsetTracker:
         """The offset to commit for ``tp`` (Kafka's "next to read"), or None if reading has not begun."""
         return self._low.get(tp)
 
+    def partitions(self) -> list[TP]:
+        """The partitions being read (those with a commit offset)."""
+        return list(self._low)
+
     def forget(self, tps: Iterable[TP]) -> None:
         """Partitions were revoked: after a rebalance they are read again from the committed offset."""
         for tp in tps:

@@ -36,7 +36,9 @@ class PgTlsProxy:
     def stop(self) -> None:
         server = self._server
         if server is not None:
-            server.close()
+            # In the proxy's own loop: asyncio servers are not thread-safe (closing one from here
+            # raced a connection closing there and crashed in the server's waiter list).
+            self._loop.call_soon_threadsafe(server.close)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
 

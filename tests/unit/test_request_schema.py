@@ -10,7 +10,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from linguaflow.errors import InvalidRequest
-from schemas import TranslationRequest, decode_request, encode_request, normalise_text
+from schemas import (
+    TranslationRequest,
+    decode_request,
+    decode_validated_request,
+    encode_request,
+    normalise_text,
+)
 
 # Full-Unicode strategies build Hypothesis' character tables on first use (about a second on a
 # fresh checkout without .hypothesis/): that is generation cost, not a slow test.
@@ -407,6 +413,41 @@ safe_ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.:", min_size
 def test_round_trip_property(fields: dict[str, Any]) -> None:
     request = decode(minimal(**fields))
     assert decode_request(encode_request(request), max_text_chars=MAX_CHARS, now_ms=0) == request
+    assert decode_validated_request(encode_request(request), max_text_chars=MAX_CHARS, now_ms=0) == request
+
+
+def validated(data: Any) -> TranslationRequest:
+    return decode_validated_request(orjson.dumps(data), max_text_chars=MAX_CHARS, now_ms=NOW)
+
+
+def test_validated_decode_takes_a_validated_record_as_it_is() -> None:
+    request = decode(minimal(source_lang="en", glossary="g@1", priority=2))
+    raw = encode_request(request)
+    assert decode_validated_request(raw, max_text_chars=MAX_CHARS, now_ms=NOW) == request
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"priority": "2"}, "schema"),  # wrong type: validated again, refused with the reason
+        ({"text": 5}, "schema"),
+        ({"glossary": 7}, "schema"),
+        ({"schema_version": 99}, "unsupported_schema_version"),
+    ],
+)
+def test_validated_decode_validates_anything_else_in_full(change: dict[str, Any], reason: str) -> None:
+    data = encode_request(decode(minimal()))
+    with pytest.raises(InvalidRequest) as info:
+        validated({**orjson.loads(data), **change})
+    assert info.value.reason == reason
+
+
+def test_validated_decode_of_unknown_fields_or_bad_bytes_falls_back_to_validation() -> None:
+    data = {**orjson.loads(encode_request(decode(minimal()))), "added_later": 1, "target_lang": "pt-br"}
+    assert validated(data).target_lang == "pt-BR"  # the full path ran: canonical casing
+    with pytest.raises(InvalidRequest) as info:
+        decode_validated_request(b"{nope", max_text_chars=MAX_CHARS, now_ms=NOW)
+    assert info.value.reason == "invalid_json"
 
 
 @pytest.mark.parametrize("field", ["text", "context"])
