@@ -1,4 +1,6 @@
-"""Pure row mapping: TranslationResult -> tuples in the column order of the COPY statements."""
+"""Pure row mapping: TranslationResult -> tuples in the column order of the COPY statements.
+Timestamps stay epoch milliseconds, as results carry them: the sink's connections encode them
+straight into Postgres' binary timestamptz (``sinks.postgres.prepare_connection``)."""
 
 from __future__ import annotations
 
@@ -56,7 +58,7 @@ def translation_row(r: TranslationResult) -> tuple[object, ...]:
         r.provider,
         r.model,
         r.version,
-        ms_to_datetime(r.version // 1000),
+        r.version // 1000,  # version is epoch microseconds; translated_at is epoch ms
     )
 
 
@@ -71,6 +73,6 @@ def request_row(r: TranslationResult) -> tuple[object, ...]:
         r.billed_chars,
         money(r.cost),
         r.latency_ms,
-        ms_to_datetime(r.created_at),
-        ms_to_datetime(r.completed_at),
+        r.created_at,
+        r.completed_at,
     )

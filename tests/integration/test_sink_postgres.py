@@ -18,7 +18,7 @@ from linguaflow.errors import SinkWriteError
 from schemas import TranslationResult
 from sinks.batch import SinkBatch
 from sinks.migrate import migrate
-from sinks.postgres import PostgresResultSink, WriteOutcome
+from sinks.postgres import PostgresResultSink, WriteOutcome, prepare_connection
 from tests.factories import translation_result
 from tests.harness import create_database, unique_prefix
 
@@ -40,7 +40,7 @@ async def db_url(admin_db_url: str) -> str:
 
 @pytest.fixture
 async def sink(db_url: str) -> AsyncIterator[PostgresResultSink]:
-    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2, init=prepare_connection)
     yield PostgresResultSink(pool)
     await pool.close()
 
@@ -183,7 +183,8 @@ async def test_a_row_postgres_refuses_fails_the_whole_batch_as_not_retriable(
 
 
 async def test_an_unreachable_database_is_retriable() -> None:
-    pool = await asyncpg.create_pool("postgresql://postgres@127.0.0.1:9/postgres", min_size=0, max_size=1)
+    url = "postgresql://postgres@127.0.0.1:9/postgres"
+    pool = await asyncpg.create_pool(url, min_size=0, max_size=1, init=prepare_connection)
     try:
         with pytest.raises(SinkWriteError) as failed:
             await PostgresResultSink(pool).write(batch_of(result("r1", "k1")))
