@@ -4,6 +4,7 @@ straight into Postgres' binary timestamptz (``sinks.postgres.prepare_connection`
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -76,3 +77,24 @@ def request_row(r: TranslationResult) -> tuple[object, ...]:
         r.created_at,
         r.completed_at,
     )
+
+
+def split_by_stored_version(
+    results: Iterable[TranslationResult], stored: Mapping[str, int]
+) -> tuple[list[TranslationResult], list[TranslationResult]]:
+    """(keys not stored yet, keys stored with an older version), given the stored version per key.
+    The rest are stored with this version or a newer one: the version guard keeps those as they are."""
+    absent: list[TranslationResult] = []
+    newer: list[TranslationResult] = []
+    for r in results:
+        version = stored.get(r.cache_key)
+        if version is None:
+            absent.append(r)
+        elif version < r.version:
+            newer.append(r)
+    return absent, newer
+
+
+def as_columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+    """Rows -> one list per column (the arrays ``unnest()`` turns back into rows)."""
+    return [[row[i] for row in rows] for i in range(width)]
