@@ -73,8 +73,9 @@ async def pass_through(settings: Settings, count: int) -> dict[str, Any]:
 
 async def postgres_writes(settings: Settings, count: int, batch_rows: int) -> dict[str, Any]:
     """Rows/s for request rows written in batches of ``batch_rows`` (one transaction each):
-    COPY, executemany of a plain INSERT, and the sink's own write (COPY to staging + upserts of
-    both tables; every result here is unique, so each also writes a translation row). One
+    COPY, executemany of a plain INSERT, and the sink's own write (new rows COPYed into both
+    tables, upserts for the rest; every result here is unique, so each also writes a translation
+    row). One
     connection, set up as the sink's, so COPY encodes the very rows the sink maps the same way."""
     results = synthetic_results(count)
     rows = [request_row(r) for r in results]
