@@ -10,11 +10,10 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.infra import Settler
 from bench.load import synthetic_results
-from linguaflow.db import create_pool
 from linguaflow.kafka import Publisher, client_config, ensure_topics
 from linguaflow.settings import Settings
 from sinks.batch import SinkBatch
-from sinks.postgres import PostgresResultSink
+from sinks.postgres import PostgresResultSink, sink_pool
 from sinks.rows import REQUEST_COLUMNS, request_row
 
 
@@ -74,14 +73,16 @@ async def pass_through(settings: Settings, count: int) -> dict[str, Any]:
 
 async def postgres_writes(settings: Settings, count: int, batch_rows: int) -> dict[str, Any]:
     """Rows/s for request rows written in batches of ``batch_rows`` (one transaction each):
-    COPY, executemany of a plain INSERT, and the sink's own write (COPY to staging + upserts of
-    both tables; every result here is unique, so each also writes a translation row)."""
+    COPY, executemany of a plain INSERT, and the sink's own write (new rows COPYed into both
+    tables, upserts for the rest; every result here is unique, so each also writes a translation
+    row). One
+    connection, set up as the sink's, so COPY encodes the very rows the sink maps the same way."""
     results = synthetic_results(count)
     rows = [request_row(r) for r in results]
     chunks = [rows[i : i + batch_rows] for i in range(0, len(rows), batch_rows)]
     cols = ", ".join(REQUEST_COLUMNS)
     marks = ", ".join(f"${i + 1}" for i in range(len(REQUEST_COLUMNS)))
-    pool = await create_pool(settings, max_size=1)
+    pool = await sink_pool(settings, max_size=1)
     out: dict[str, Any] = {"rows": count, "batch_rows": batch_rows}
     try:
         async with pool.acquire() as conn:

@@ -179,7 +179,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"| aiokafka consume -> produce pass-through | {_f(raw['pass_through']['msg_per_s'])} msg/s |",
         f"| asyncpg COPY ({pg['batch_rows']} rows/txn) | {_f(pg['copy_rows_per_s'])} rows/s |",
         f"| asyncpg executemany INSERT | {_f(pg['executemany_rows_per_s'])} rows/s |",
-        "| PostgresResultSink.write (staging COPY + upserts, 2 tables) "
+        "| PostgresResultSink.write (COPY of new rows + lookup, 2 tables) "
         f"| {_f(pg['sink_rows_per_s'])} rows/s |",
         "",
         "## End to end (one worker: agents + sink, provider `pseudo`)",

@@ -3,6 +3,7 @@ a connection pool."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -21,5 +22,8 @@ def database_url(settings: Settings) -> str:
     return embedded(settings).url
 
 
-async def create_pool(settings: Settings, *, max_size: int = 4) -> Any:
-    return await asyncpg.create_pool(database_url(settings), min_size=1, max_size=max_size)
+async def create_pool(
+    settings: Settings, *, max_size: int = 4, init: Callable[[Any], Awaitable[None]] | None = None
+) -> Any:
+    """``init`` runs once on every new connection (asyncpg's hook for per-connection setup)."""
+    return await asyncpg.create_pool(database_url(settings), min_size=1, max_size=max_size, init=init)

@@ -11,14 +11,13 @@ from typing import Any
 
 import faust
 
-from linguaflow.db import create_pool
 from linguaflow.health import Observed, StallWatch, not_ready_reasons
 from linguaflow.kafka import Publisher, ensure_topics
 from linguaflow.lag import LagSource, report_lag
 from linguaflow.logs import logging_config
 from linguaflow.settings import Settings
 from linguaflow.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry, telemetry_for
-from sinks.postgres import PostgresResultSink
+from sinks.postgres import PostgresResultSink, sink_pool
 from sinks.runner import ResultSinkRunner
 from streams.app import StreamsRuntime, wall_ms
 from streams.providers.resilient import build_resilient
@@ -38,7 +37,7 @@ class EmbeddedSink:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._pool = await create_pool(self._settings)
+        self._pool = await sink_pool(self._settings)
         self._runner = ResultSinkRunner(
             self._settings, PostgresResultSink(self._pool), self._publisher, self._telemetry, clock=wall_ms
         )

@@ -1,7 +1,10 @@
-"""Pure row mapping: TranslationResult -> tuples in the column order of the COPY statements."""
+"""Pure row mapping: TranslationResult -> tuples in the column order of the COPY statements.
+Timestamps stay epoch milliseconds, as results carry them: the sink's connections encode them
+straight into Postgres' binary timestamptz (``sinks.postgres.prepare_connection``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -56,7 +59,7 @@ def translation_row(r: TranslationResult) -> tuple[object, ...]:
         r.provider,
         r.model,
         r.version,
-        ms_to_datetime(r.version // 1000),
+        r.version // 1000,  # version is epoch microseconds; translated_at is epoch ms
     )
 
 
@@ -71,6 +74,27 @@ def request_row(r: TranslationResult) -> tuple[object, ...]:
         r.billed_chars,
         money(r.cost),
         r.latency_ms,
-        ms_to_datetime(r.created_at),
-        ms_to_datetime(r.completed_at),
+        r.created_at,
+        r.completed_at,
     )
+
+
+def split_by_stored_version(
+    results: Iterable[TranslationResult], stored: Mapping[str, int]
+) -> tuple[list[TranslationResult], list[TranslationResult]]:
+    """(keys not stored yet, keys stored with an older version), given the stored version per key.
+    The rest are stored with this version or a newer one: the version guard keeps those as they are."""
+    absent: list[TranslationResult] = []
+    newer: list[TranslationResult] = []
+    for r in results:
+        version = stored.get(r.cache_key)
+        if version is None:
+            absent.append(r)
+        elif version < r.version:
+            newer.append(r)
+    return absent, newer
+
+
+def as_columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+    """Rows -> one list per column (the arrays ``unnest()`` turns back into rows)."""
+    return [[row[i] for row in rows] for i in range(width)]

@@ -183,15 +183,23 @@ class Stack:
         return value
 
 
-async def make_stack(broker: Broker, admin_db_url: str, tmp: Path) -> Stack:
-    n = next(_counter)
-    prefix = f"t{os.getpid()}x{n}"
+def unique_prefix() -> str:
+    return f"t{os.getpid()}x{next(_counter)}"
+
+
+async def create_database(admin_db_url: str, name: str) -> str:
+    """A new, empty database on the server behind ``admin_db_url``; returns its URL."""
     conn = await asyncpg.connect(admin_db_url)
     try:
-        await conn.execute(f'CREATE DATABASE "{prefix}"')
+        await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    db_url = admin_db_url.rsplit("/", 1)[0] + f"/{prefix}"
+    return admin_db_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def make_stack(broker: Broker, admin_db_url: str, tmp: Path) -> Stack:
+    prefix = unique_prefix()
+    db_url = await create_database(admin_db_url, prefix)
     stack = Stack(broker, admin_db_url, tmp)
     stack.env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LINGUAFLOW_")},

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from linguaflow.db import create_pool
 from linguaflow.errors import InvalidRequest
 from linguaflow.replay.reader import Record
 from linguaflow.settings import Settings
 from schemas import decode_result
 from sinks.batch import SinkBatch
-from sinks.postgres import PostgresResultSink
+from sinks.postgres import PostgresResultSink, sink_pool
 
 PRESENT_SQL = "SELECT count(*) FROM translation_requests WHERE request_id = ANY($1::text[])"
 
@@ -30,7 +29,7 @@ class RebuildPostgres:
         self.invalid: list[str] = []
 
     async def start(self) -> None:
-        self._pool = await create_pool(self._settings, max_size=1)
+        self._pool = await sink_pool(self._settings, max_size=1)
 
     async def close(self) -> None:
         if self._pool is not None:

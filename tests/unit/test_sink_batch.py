@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from schemas import TranslationResult
 from sinks.batch import SinkBatch
 from sinks.migrate import bundled_migrations
+from sinks.postgres import decode_timestamptz, encode_timestamptz
 from sinks.rows import (
     REQUEST_COLUMNS,
     TRANSLATION_COLUMNS,
@@ -214,7 +215,7 @@ def test_translation_row_matches_its_columns() -> None:
         "provider": "pseudo",
         "model": "pseudo/1",
         "version": T0 * 1000 + 123,
-        "translated_at": datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC),
+        "translated_at": T0,  # epoch ms (the sink's connections encode it as timestamptz)
     }
 
 
@@ -232,8 +233,8 @@ def test_request_row_matches_its_columns() -> None:
         "billed_chars": 5,
         "cost": Decimal("0.00005"),
         "latency_ms": 120,
-        "requested_at": datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC),
-        "completed_at": datetime(2023, 11, 14, 22, 13, 20, 120_000, tzinfo=UTC),
+        "requested_at": T0,
+        "completed_at": T0 + 120,
     }
 
 
@@ -282,6 +283,20 @@ def test_ms_to_datetime_is_utc() -> None:
     dt = ms_to_datetime(T0 + 1)
     assert dt.tzinfo is UTC
     assert dt == datetime(2023, 11, 14, 22, 13, 20, 1_000, tzinfo=UTC)
+
+
+def test_timestamptz_is_microseconds_since_2000_utc() -> None:
+    assert encode_timestamptz(946_684_800_000) == (0,)
+    assert encode_timestamptz(0) == (-946_684_800_000_000,)
+    assert encode_timestamptz(T0 + 1) == ((T0 + 1 - 946_684_800_000) * 1000,)
+    assert decode_timestamptz((1_000,)) == datetime(2000, 1, 1, 0, 0, 0, 1_000, tzinfo=UTC)
+
+
+@given(ms=st.integers(-(10**13), 10**14))
+def test_timestamptz_round_trips_epoch_ms_as_the_same_instant(ms: int) -> None:
+    # Exact, unlike a float of seconds (which is off by a microsecond from about the year 2200).
+    exact = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    assert decode_timestamptz(encode_timestamptz(ms)) == exact
 
 
 INT4_MAX = 2**31 - 1
