@@ -19,6 +19,7 @@ from typing import Any, cast
 
 import faust
 
+from linguaflow.batch_send import BatchSender
 from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher, faust_credentials
 from linguaflow.settings import Settings
@@ -116,6 +117,7 @@ class StreamsRuntime:
             table_standby_replicas=0,
         )
         self.publisher = Publisher(settings)
+        self.sender = BatchSender(self.publisher, self._fatal)  # keyed requests and dead letters
         self.app.start_hooks.append(self.publisher.start)
         self.app.stop_hooks.append(self.publisher.stop)
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -185,19 +187,22 @@ class StreamsRuntime:
         flow, consumer = self.app.flow_control, cast(Any, self.app.consumer)
         await flow.acquire()
         assigned = consumer.assignment()
-        for n, message in enumerate(messages, start=1):
-            if not (flow.is_active() and consumer.flow_active):
-                return
-            if message.tp not in assigned or not self._accept(message):
-                continue
-            if message.topic == self.settings.requests_topic:
-                await self._rekey(message)
-            else:
-                await self._dedup(message)
-            if n % 100 == 0:
-                await asyncio.sleep(0)  # let the flusher, timers and the web server run
+        try:
+            for n, message in enumerate(messages, start=1):
+                if not (flow.is_active() and consumer.flow_active):
+                    return
+                if message.tp not in assigned or not self._accept(message):
+                    continue
+                if message.topic == self.settings.requests_topic:
+                    self._rekey(message)
+                else:
+                    await self._dedup(message)
+                if n % 100 == 0:
+                    await asyncio.sleep(0)  # let the flusher, timers and the web server run
+        finally:
+            await self.sender.flush()  # one produce batch per partition for the keyed requests
 
-    async def _rekey(self, message: Any) -> None:
+    def _rekey(self, message: Any) -> None:
         settings = self.settings
         origin = Origin(message.topic, message.partition, message.offset)
         self.telemetry.count("requests")
@@ -212,19 +217,23 @@ class StreamsRuntime:
             )
             if isinstance(outcome, DeadLetter):
                 self._dead_lettered(outcome)
-                fut = await self.publisher.send(
-                    settings.dlq_topic, message.value, key=message.key, headers=outcome.headers()
+                self.sender.add(
+                    settings.dlq_topic,
+                    message.value,
+                    key=message.key,
+                    headers=outcome.headers(),
+                    ack=self._finisher(message),
                 )
             else:
                 headers = [(ORIGIN_HEADER, origin.header())]
                 headers += [(TRACE_HEADER, trace.encode())] if trace else []
-                fut = await self.publisher.send(
+                self.sender.add(
                     settings.keyed_topic,
                     encode_request(outcome.request),
                     key=outcome.cache_key.encode(),
                     headers=headers,
+                    ack=self._finisher(message),
                 )
-        fut.add_done_callback(self._ack_or_crash(message))
 
     async def _dedup(self, message: Any) -> None:
         settings = self.settings
@@ -241,8 +250,10 @@ class StreamsRuntime:
                 problem = exc if isinstance(exc, InvalidRequest) else bad_key
                 letter = dead_letter(origin, problem, now_ms=int(self.clock()), request_id=None)
                 self._dead_lettered(letter)
-                fut = await self.publisher.send(settings.dlq_topic, message.value, headers=letter.headers())
-                fut.add_done_callback(self._ack_or_crash(message))
+                ack = self._finisher(message)
+                self.sender.add(
+                    settings.dlq_topic, message.value, key=None, headers=letter.headers(), ack=ack
+                )
                 return
             keyed = KeyedRequest(key, request, origin, trace)
             await self.engine.on_request(keyed, self._finisher(message))
@@ -257,6 +268,7 @@ class StreamsRuntime:
         """Before faust commits on a rebalance or shutdown: every call in flight answered, every
         output acknowledged (so its input offset is finished and committed now)."""
         await self.engine.drain()
+        await self.sender.flush()
         await self.publisher.flush()
 
     async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -303,18 +315,6 @@ class StreamsRuntime:
         """Called once the record's output is acknowledged by the broker: the offset may be committed."""
         tp, offset, finished = message.tp, message.offset, self.app.offsets.finished
         return lambda: finished(tp, offset)
-
-    def _ack_or_crash(self, message: Any) -> Callable[[asyncio.Future[Any]], None]:
-        finish = self._finisher(message)
-
-        def done(fut: asyncio.Future[Any]) -> None:
-            exc = RuntimeError("delivery cancelled") if fut.cancelled() else fut.exception()
-            if exc is None:
-                finish()
-            else:
-                self._fatal(exc)
-
-        return done
 
     def _dead_lettered(self, letter: DeadLetter) -> None:
         self.telemetry.count("dlq", reason=letter.reason)

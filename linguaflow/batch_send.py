@@ -1,0 +1,82 @@
+"""Produce many records with one delivery future per partition batch instead of one per record.
+
+aiokafka's ``send()`` creates a future per record and our agents attached a callback to each: at
+thousands of records a second that per-record machinery was a large share of the worker's CPU.
+``BatchSender`` collects records (each with the ``ack`` to call once the broker has it), and
+``flush()`` hands them to the idempotent ``acks=all`` producer as one ``BatchBuilder`` per
+partition; when a batch's future resolves, every record's ``ack`` runs. A delivery failure calls
+``on_failure`` (the worker stops, so unacked input is re-delivered): nothing is acked that the
+broker did not acknowledge. Partitions are chosen by the producer's own partitioner, so a key
+lands where ``Publisher.send`` would put it (the cache table relies on that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from linguaflow.kafka import Headers, Publisher
+
+Ack = Callable[[], None]
+_Record = tuple[bytes | None, bytes | None, Headers, Ack]
+
+
+class BatchSender:
+    def __init__(self, publisher: Publisher, on_failure: Callable[[BaseException], None]) -> None:
+        self._publisher = publisher
+        self._on_failure = on_failure
+        self._pending: dict[str, list[_Record]] = {}
+
+    def add(
+        self, topic: str, value: bytes | None, *, key: bytes | None, headers: Headers | None, ack: Ack
+    ) -> None:
+        """Queue one record; ``ack`` runs once the broker has acknowledged it."""
+        records = self._pending.get(topic)
+        if records is None:
+            records = self._pending[topic] = []
+        records.append((key, value, headers or [], ack))
+
+    async def flush(self) -> None:
+        """Submit everything queued so far (it is delivered in the background)."""
+        while self._pending:
+            pending, self._pending = self._pending, {}
+            for topic, records in pending.items():
+                await self._send_topic(topic, records)
+
+    async def _send_topic(self, topic: str, records: list[_Record]) -> None:
+        producer: Any = self._publisher.producer
+        await producer.partitions_for(topic)  # metadata known: partitioning below is synchronous
+        by_partition: dict[int, list[_Record]] = {}
+        for record in records:
+            # aiokafka 0.14 internals (pinned): the partitioner send() itself uses.
+            partition = producer._partition(topic, None, None, None, record[0], record[1])
+            by_partition.setdefault(partition, []).append(record)
+        for partition, items in by_partition.items():
+            batch, acks = producer.create_batch(), list[Ack]()
+            for key, value, headers, ack in items:
+                if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
+                    await self._submit(batch, topic, partition, acks)  # full: the first record always fits
+                    batch, acks = producer.create_batch(), []
+                    batch.append(timestamp=None, key=key, value=value, headers=headers)
+                acks.append(ack)
+            await self._submit(batch, topic, partition, acks)
+
+    async def _submit(self, batch: Any, topic: str, partition: int, acks: list[Ack]) -> None:
+        batch.close()  # already a batch: no linger, the producer sends it on its next round
+        try:
+            fut: asyncio.Future[Any] = await self._publisher.producer.send_batch(
+                batch, topic, partition=partition
+            )
+        except Exception as exc:  # the producer is closed or failed: nothing here may be acked
+            self._on_failure(exc)
+            return
+        fut.add_done_callback(lambda f: self._delivered(f, acks))
+
+    def _delivered(self, fut: asyncio.Future[Any], acks: list[Ack]) -> None:
+        exc = RuntimeError("delivery cancelled") if fut.cancelled() else fut.exception()
+        if exc is not None:
+            self._on_failure(exc)
+            return
+        for ack in acks:
+            ack()

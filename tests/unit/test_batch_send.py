@@ -1,0 +1,115 @@
+"""BatchSender: one batch per partition, acks only after the broker acknowledged the batch, and a
+failed or cancelled delivery reported instead of acked."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from linguaflow.batch_send import BatchSender
+
+
+class FakeBatch:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.records: list[tuple[bytes | None, bytes | None]] = []
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def append(
+        self, *, timestamp: Any, key: bytes | None, value: bytes | None, headers: Any
+    ) -> object | None:
+        if self.records and len(self.records) >= self.capacity:
+            return None
+        self.records.append((key, value))
+        return object()
+
+
+class FakeProducer:
+    def __init__(self, capacity: int = 100) -> None:
+        self.capacity = capacity
+        self.sent: list[tuple[str, int, FakeBatch, asyncio.Future[Any]]] = []
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1}
+
+    def _partition(self, *args: Any) -> int:  # (topic, partition, key, value, serialized key, value)
+        key: bytes = args[4]
+        return key[-1] % 2
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(self.capacity)
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.sent.append((topic, partition, batch, fut))
+        return fut
+
+
+class FakePublisher:
+    def __init__(self, producer: FakeProducer) -> None:
+        self.producer = producer
+
+
+def sender_for(producer: FakeProducer) -> tuple[BatchSender, list[str], list[BaseException]]:
+    acked: list[str] = []
+    failures: list[BaseException] = []
+    return BatchSender(FakePublisher(producer), failures.append), acked, failures  # type: ignore[arg-type]
+
+
+def add(sender: BatchSender, acked: list[str], name: str) -> None:
+    sender.add("t", name.encode(), key=name.encode(), headers=None, ack=lambda: acked.append(name))
+
+
+async def settle() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_one_batch_per_partition_acked_only_when_delivered() -> None:
+    producer = FakeProducer()
+    sender, acked, failures = sender_for(producer)
+    for name in ("a0", "b1", "c2", "d3"):  # partition = last byte % 2
+        add(sender, acked, name)
+    await sender.flush()
+    assert [(p, [k for k, _ in b.records]) for _, p, b, _ in producer.sent] == [
+        (0, [b"a0", b"c2"]),
+        (1, [b"b1", b"d3"]),
+    ]
+    await settle()
+    assert all(b.closed for _, _, b, _ in producer.sent)  # sent at once, no linger
+    assert acked == []  # submitted, not yet acknowledged
+    producer.sent[1][3].set_result(None)
+    await settle()
+    assert acked == ["b1", "d3"]
+    assert failures == []
+
+
+async def test_a_full_batch_is_submitted_and_a_new_one_started() -> None:
+    producer = FakeProducer(capacity=2)
+    sender, acked, _ = sender_for(producer)
+    for name in ("a0", "c2", "e4"):
+        add(sender, acked, name)
+    await sender.flush()
+    assert [len(b.records) for _, _, b, _ in producer.sent] == [2, 1]
+    for *_, fut in producer.sent:
+        fut.set_result(None)
+    await settle()
+    assert acked == ["a0", "c2", "e4"]
+
+
+async def test_a_failed_or_cancelled_delivery_is_reported_and_not_acked() -> None:
+    producer = FakeProducer()
+    sender, acked, failures = sender_for(producer)
+    add(sender, acked, "a0")
+    add(sender, acked, "b1")
+    await sender.flush()
+    boom = RuntimeError("broker said no")
+    producer.sent[0][3].set_exception(boom)
+    producer.sent[1][3].cancel()
+    await settle()
+    assert acked == []
+    assert failures[0] is boom
+    assert "cancelled" in str(failures[1])
