@@ -134,6 +134,7 @@ class Settings(BaseSettings):
     sink_batch_rows: int = Field(default=1000, ge=1)
     sink_flush_ms: int = Field(default=200, ge=1)
     sink_retry_max_ms: int = Field(default=5_000, ge=1)
+    sink_write_timeout_s: float = Field(default=15.0, gt=0)  # one write longer than this is retried
 
     # --- Worker process --------------------------------------------------------------------------
     web_host: str = "127.0.0.1"

@@ -39,7 +39,11 @@ class EmbeddedSink:
     async def start(self) -> None:
         self._pool = await sink_pool(self._settings)
         self._runner = ResultSinkRunner(
-            self._settings, PostgresResultSink(self._pool), self._publisher, self._telemetry, clock=wall_ms
+            self._settings,
+            PostgresResultSink(self._pool, timeout_s=self._settings.sink_write_timeout_s),
+            self._publisher,
+            self._telemetry,
+            clock=wall_ms,
         )
         self._task = asyncio.create_task(self._runner.run())
 

@@ -5,6 +5,7 @@ plain COPY into the tables themselves; the set-based upserts take the rest (see 
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -100,9 +101,11 @@ def _count(status: str) -> int:
 
 
 class PostgresResultSink:
-    def __init__(self, pool: Any) -> None:
-        """``pool``: from ``sink_pool`` (or with ``prepare_connection`` as its ``init``)."""
+    def __init__(self, pool: Any, *, timeout_s: float = 15.0) -> None:
+        """``pool``: from ``sink_pool`` (or with ``prepare_connection`` as its ``init``).
+        ``timeout_s``: the most one write may take before it counts as failed (and is retried)."""
         self._pool = pool
+        self._timeout_s = timeout_s
 
     async def write(self, batch: SinkBatch) -> WriteOutcome:
         requests = [request_row(r) for r in batch.requests()]
@@ -111,19 +114,32 @@ class PostgresResultSink:
             # A timeout: with the server gone, acquire would wait instead of failing and retrying.
             async with self._pool.acquire(timeout=10) as conn:
                 try:
-                    async with conn.transaction():
-                        return await _copy_new_rows(conn, requests, translations)
-                except asyncpg.UniqueViolationError:
-                    # Some rows are there already: a re-delivered batch, or another writer (the
-                    # partition's previous owner) committed them meanwhile. Nothing of the attempt
-                    # was committed; the whole batch again, in one transaction, as upserts.
-                    async with conn.transaction():
-                        return await _upsert_all(conn, requests, translations)
+                    async with asyncio.timeout(self._timeout_s):
+                        return await _write(conn, requests, translations)
+                except TimeoutError:
+                    # A write that hangs (seen when the server went away during a COPY) must not
+                    # stall the sink: drop the connection, the batch is retried on a new one.
+                    conn.terminate()
+                    raise
         except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
             # The rows themselves are refused (e.g. a NUL byte in text): retrying cannot help.
             raise SinkWriteError(f"postgres refused the rows: {exc!r}", retriable=False) from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             raise SinkWriteError(f"postgres write failed: {exc!r}") from exc
+
+
+async def _write(
+    conn: Any, requests: list[tuple[object, ...]], translations: list[TranslationResult]
+) -> WriteOutcome:
+    try:
+        async with conn.transaction():
+            return await _copy_new_rows(conn, requests, translations)
+    except asyncpg.UniqueViolationError:
+        # Some rows are there already: a re-delivered batch, or another writer (the partition's
+        # previous owner) committed them meanwhile. Nothing of the attempt was committed; the
+        # whole batch again, in one transaction, as upserts.
+        async with conn.transaction():
+            return await _upsert_all(conn, requests, translations)
 
 
 async def _copy_new_rows(

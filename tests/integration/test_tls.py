@@ -3,8 +3,9 @@ Postgres reached with ``sslmode=verify-full``; both verified against our own CA.
 
 from __future__ import annotations
 
+import shutil
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,8 +22,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def pki() -> Pki:
-    return make_pki(scratch_dir("tls-pki"))
+def pki() -> Iterator[Pki]:
+    home = scratch_dir("tls-pki")
+    yield make_pki(home)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
