@@ -14,7 +14,9 @@ our ``OffsetTracker`` (see streams/offsets.py):
   delivered. After our seek back to re-read skipped records, its fetch loop can still be
   delivering the rest of the batch fetched before the seek, which moves that mark past the
   re-read records: they were dropped, and waited for the next restart. For the agents' topics
-  nothing is dropped; the tracker tells re-deliveries from records never processed.
+  nothing is dropped; the tracker tells re-deliveries from records never processed;
+- **cache writes reach the changelog before a partition moves**: faust's producer is flushed
+  again after the revoke handlers ran (see ``_on_partitions_revoked``).
 """
 
 from __future__ import annotations
@@ -88,6 +90,14 @@ class LinguaflowApp(faust.App):
         consumer: Any = super()._new_consumer()
         take_over_offsets(consumer, self.offsets, self.tracked_topics)
         return consumer
+
+    async def _on_partitions_revoked(self, revoked: set[TP]) -> None:
+        await super()._on_partitions_revoked(revoked)
+        # faust flushes its producer before the revoke signal, whose handlers (the agents' drain)
+        # can still write the cache table: flush again so the changelog holds every write before
+        # the partitions' next owner reads it.
+        if self._producer is not None:
+            await self._producer.flush()
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
