@@ -1,6 +1,8 @@
-"""``python -m bench run [--quick] [--tiny] [--requests N]``: start a private broker and Postgres,
-measure the raw baselines, the pipeline end to end and cache recovery, and write
-``bench/out/<timestamp>/report.json``, ``report.md`` and PNG plots. Everything started is stopped."""
+"""``python -m bench run [--quick] [--tiny] [--requests N] [--only recovery]``: start a private
+broker and Postgres, measure the raw baselines, the pipeline end to end and cache recovery, and
+write ``bench/out/<timestamp>/report.json``, ``report.md`` and PNG plots. ``--only recovery``
+measures cache recovery alone (``--repeat`` times) and writes ``report.json`` only. Everything
+started is stopped."""
 
 from __future__ import annotations
 
@@ -49,6 +51,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     run.add_argument("--tiny", action="store_true", help="CI smoke size (< 2 minutes); implies --quick")
     run.add_argument("--requests", type=int, help="requests per end-to-end run (overrides the mode)")
     run.add_argument("--recovery-entries", type=int, help="cache entries for the recovery run")
+    run.add_argument("--only", choices=["recovery"], help="measure one section alone (report.json only)")
+    run.add_argument("--repeat", type=int, default=1, help="with --only: measure this many times")
     run.add_argument(
         "--profile", action="store_true", help="run the end-to-end worker under pyinstrument (slower)"
     )
@@ -103,6 +107,40 @@ async def measure(
     }
 
 
+async def measure_recovery(infra: Infra, entries: int, repeat: int) -> dict[str, Any]:
+    runs = []
+    for i in range(repeat):
+        print(f"recovery {i + 1}/{repeat}", flush=True)
+        runs.append(await run_recovery(infra, entries))
+    return {
+        "environment": {
+            "mode": "recovery",
+            "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "recovery_entries": entries,
+        },
+        "recovery_runs": runs,
+    }
+
+
+def run_only_recovery(args: argparse.Namespace, entries: int, out: Path) -> int:
+    infra = Infra()
+    try:
+        infra.start()
+        report = asyncio.run(measure_recovery(infra, entries, args.repeat))
+    finally:
+        keep_dir(infra.home, out / "logs")
+        infra.close()
+    (out / "report.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    for run in report["recovery_runs"]:
+        print(
+            f"{run['entries']:,} entries: ready {run['ready_full_s']:.2f} s vs {run['ready_empty_s']:.2f} s "
+            f"empty, {run['entries_per_s_net'] or 0:,.0f} entries/s net"
+        )
+    print(f"report: {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(sys.argv[1:] if argv is None else argv)
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
@@ -111,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     entries = args.recovery_entries or entries
     out = args.out / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
+    if args.only == "recovery":
+        return run_only_recovery(args, entries, out)
     started = time.monotonic()
     infra = Infra()
     try:

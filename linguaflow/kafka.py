@@ -190,6 +190,54 @@ async def end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
     return {topic: sum(ends[tp] - starts[tp] for tp in tp_list) for topic, tp_list in partitions.items()}
 
 
+class PartitionReader:
+    """Reads partitions between offsets in large fetches, with no consumer group (nobody's offsets
+    move). ``async with PartitionReader(settings) as reader``: ``bounds`` gives each partition's
+    (beginning, end) offsets, ``read`` the records from a start offset up to an end offset."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._consumer = AIOKafkaConsumer(
+            **client_config(settings),
+            enable_auto_commit=False,
+            fetch_max_bytes=64 * 2**20,
+            max_partition_fetch_bytes=16 * 2**20,
+        )
+
+    async def __aenter__(self) -> PartitionReader:
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def bounds(self, tps: list[TopicPartition]) -> dict[TopicPartition, tuple[int, int]]:
+        if not tps:
+            return {}
+        beginnings = await self._consumer.beginning_offsets(tps)
+        ends = await self._consumer.end_offsets(tps)
+        return {tp: (beginnings[tp], ends[tp]) for tp in tps}
+
+    async def read(
+        self, ranges: dict[TopicPartition, tuple[int, int]]
+    ) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+        """The records of each partition from ``start`` up to (not including) ``end``, in fetched
+        batches (per partition in log order)."""
+        consumer = self._consumer
+        remaining = {tp: end for tp, (start, end) in ranges.items() if start < end}
+        consumer.assign(list(remaining))
+        for tp in remaining:
+            consumer.seek(tp, ranges[tp][0])
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                end = remaining.get(tp)
+                if end is not None and records:
+                    yield records if records[-1].offset < end else [r for r in records if r.offset < end]
+            for tp, end in list(remaining.items()):
+                if await consumer.position(tp) >= end:
+                    del remaining[tp]
+
+
 async def read_topic(
     settings: Settings, topic: str, *, partitions: list[int] | None = None
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
@@ -198,26 +246,7 @@ async def read_topic(
     tps = (await topic_partitions(settings, [topic]))[topic]
     if partitions is not None:
         tps = [tp for tp in tps if tp.partition in partitions]
-    if not tps:
-        return
-    consumer = AIOKafkaConsumer(**client_config(settings), enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp, start in (await consumer.beginning_offsets(tps)).items():
-            consumer.seek(tp, start)
-        remaining = {tp for tp in tps if ends[tp] > 0}
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, records in batch.items():
-                for record in records:
-                    if record.offset < ends[tp]:
-                        yield record
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-            for tp in list(remaining):
-                if await consumer.position(tp) >= ends[tp]:
-                    remaining.discard(tp)
-    finally:
-        await consumer.stop()
+    async with PartitionReader(settings) as reader:
+        async for records in reader.read(await reader.bounds(tps)):
+            for record in records:
+                yield record

@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, cast
 
-import faust
-
 from linguaflow.batch_send import BatchSender
 from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher, faust_credentials
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
 from schemas import DeadLetter, decode_validated_request, encode_request
+from streams.cache_store import cache_table
 from streams.dedup import DedupEngine, EngineConfig
 from streams.evictions import EvictionFollower
 from streams.faust_app import LinguaflowApp
@@ -136,15 +135,7 @@ class StreamsRuntime:
             config={"cleanup.policy": "compact", **settings.cache_topic_config},
             **raw,
         )
-        self.table = self.app.Table(
-            "cache",
-            partitions=settings.partitions,
-            changelog_topic=changelog,
-            use_partitioner=True,
-            schema=faust.Schema(
-                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-            ),
-        )
+        self.table = cache_table(self.app, settings, changelog)
         self.provider = provider
         self._rereads: set[Any] = set()  # partitions with a re-read of skipped records under way
         self.engine = DedupEngine(

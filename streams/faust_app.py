@@ -7,10 +7,15 @@
   changelog during table recovery) still take faust's path;
 - **commits**: the offset faust commits for a partition is our ``OffsetTracker``'s watermark
   (see streams/offsets.py), not faust's own reading of its acks, and work in flight is settled
-  before faust commits on a rebalance or shutdown;
+  before faust commits on a rebalance or shutdown (also before faust flushes its producer, so the
+  cache writes of that work reach the changelog before the partitions' next owner reads it);
 - **where reading begins**: the committed offsets faust seeks to after an assignment (or, with no
   commit yet, the earliest offsets) start the tracker's bookkeeping (``OffsetTracker.begin``), so
-  records skipped before the first one handled are seen as a gap and read again.
+  records skipped before the first one handled are seen as a gap and read again;
+- **no 1.5 s waits in a rebalance**: faust's consumer long-polls fetches for up to 1.5 s
+  (hard-coded), and its offset requests during a rebalance (highwaters, earliest offsets, the
+  seek to committed offsets) queue behind such a fetch on the broker connection: ~4.5 s of every
+  start and rebalance. Its fetches wait at most ``FETCH_MAX_WAIT_MS`` instead.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from streams.offsets import OffsetTracker
 
 Hook = Callable[[], Awaitable[None]]
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
+FETCH_MAX_WAIT_MS = 100
 
 
 def take_over_offsets(consumer: Any, tracker: OffsetTracker, tracked: Set[str]) -> None:
@@ -115,6 +121,20 @@ def take_over_fetching(consumer: Any, tracked: Set[str], handle: BatchHandler, s
     consumer._drain_messages = drain_messages
 
 
+def shorten_fetch_wait(thread: Any) -> None:
+    """The aiokafka consumer that faust's consumer thread creates waits at most
+    ``FETCH_MAX_WAIT_MS`` for a fetch (faust passes 1,500 ms; aiokafka 0.14 keeps it here until
+    ``start()`` builds its fetcher)."""
+    create = thread._create_worker_consumer
+
+    def create_worker_consumer(transport: Any) -> Any:
+        kafka_consumer = create(transport)
+        kafka_consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return kafka_consumer
+
+    thread._create_worker_consumer = create_worker_consumer
+
+
 class LinguaflowApp(faust.App):
     """faust.App with start hooks that run before the agents, stop hooks after they drained, and
     commit offsets decided by our OffsetTracker instead of faust's ack bookkeeping (see
@@ -133,6 +153,7 @@ class LinguaflowApp(faust.App):
         consumer: Any = super()._new_consumer()
         take_over_offsets(consumer, self.offsets, self.tracked_topics)
         take_over_fetching(consumer, self.tracked_topics, self._handle_batch, self._settle)
+        shorten_fetch_wait(consumer._thread)
         return consumer
 
     async def _handle_batch(self, messages: list[Any]) -> None:
