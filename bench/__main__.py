@@ -33,7 +33,7 @@ OUT = Path(__file__).resolve().parent / "out"
 # (requests, raw messages, raw Postgres rows, recovery entries)
 SIZES = {
     "full": (1_000_000, 1_000_000, 1_000_000, 1_000_000),
-    "quick": (5_000, 50_000, 50_000, 20_000),
+    "quick": (5_000, 50_000, 50_000, 200_000),
     "tiny": (300, 2_000, 2_000, 1_000),
 }
 NOT_MEASURED = [

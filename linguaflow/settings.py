@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     sink_retry_max_ms: int = Field(default=5_000, ge=1)
     sink_write_timeout_s: float = Field(default=15.0, gt=0)  # one write longer than this is retried
 
+    # Records the agents take per fetch at most: bounds the worker's memory per batch.
+    max_poll_records: int = Field(default=500, ge=1)
+
     # --- Worker process --------------------------------------------------------------------------
     web_host: str = "127.0.0.1"
     web_port: int = 6066

@@ -111,6 +111,7 @@ class StreamsRuntime:
             topic_replication_factor=settings.replication_factor,
             consumer_auto_offset_reset="earliest",
             broker_commit_interval=1.0,
+            broker_max_poll_records=settings.max_poll_records,
             producer_acks=-1,
             stream_wait_empty=True,
             table_standby_replicas=0,
