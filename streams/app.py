@@ -173,15 +173,18 @@ class StreamsRuntime:
 
     async def _on_batch(self, messages: list[Any]) -> None:
         """The records of one fetch, in order. Waits while faust's flow control is suspended (a
-        rebalance, the cache table's recovery); stops when a rebalance or shutdown begins: what
-        is left is read again from the committed offset (or, if flow resumes without a seek, as
-        a gap: see ``_accept``)."""
-        flow, consumer = self.app.flow_control, cast(Any, self.app.consumer)
+        rebalance, the cache table's recovery); stops when a rebalance or shutdown begins, and
+        drops records fetched before the last rebalance (faust's own staleness rule): what is
+        left is read again from the committed offset (or, if flow resumes without a seek, as a
+        gap: see ``_accept``)."""
+        app = self.app
+        flow, consumer = app.flow_control, cast(Any, app.consumer)
         await flow.acquire()
         assigned = consumer.assignment()
         try:
             for n, message in enumerate(messages, start=1):
-                if not (flow.is_active() and consumer.flow_active):
+                current = message.generation_id == app.consumer_generation_id
+                if not (current and flow.is_active() and consumer.flow_active):
                     return
                 if message.tp not in assigned or not self._accept(message):
                     continue

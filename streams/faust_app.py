@@ -51,8 +51,10 @@ def take_over_offsets(consumer: Any, tracker: OffsetTracker, tracked: Set[str]) 
 
     def pending_commits(topics: Any = None) -> Iterator[Any]:
         """The partitions faust considers for a commit: those with acks of its own (none for the
-        agents' topics: their records never pass through its acks) and those our tracker reads."""
-        tps = {*consumer._acked, *tracker.partitions()}
+        agents' topics: their records never pass through its acks) and those our tracker reads
+        that are still assigned (a commit of another partition would crash faust's consumer)."""
+        assigned = consumer.assignment()
+        tps = {*consumer._acked, *(tp for tp in tracker.partitions() if tp in assigned)}
         return (tp for tp in tps if topics is None or tp in topics or tp.topic in topics)
 
     consumer.seek_to_committed = seek_and_begin
