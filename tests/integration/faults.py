@@ -18,6 +18,7 @@ from linguaflow.produce import publish
 from linguaflow.synthetic import synthetic_requests
 from schemas import decode_result
 from tests.harness import Stack
+from tests.integration.runs import ROWS_FOR
 
 
 async def stream_requests(
@@ -110,9 +111,6 @@ async def supervise(
             worker = await ready_async(stack.start_worker(f"restart{restarts}"))
         await asyncio.sleep(0.5)
     return worker, restarts
-
-
-ROWS_FOR = "SELECT count(*) FROM translation_requests WHERE request_id LIKE $1"
 
 
 async def assert_every_request_has_one_correct_row(

@@ -15,10 +15,9 @@ from linguaflow.produce import publish
 from linguaflow.synthetic import synthetic_requests, unique_count
 from schemas import decode_cache_entry, header_map
 from tests.harness import Stack
+from tests.integration.runs import ROWS_FOR
 
 pytestmark = pytest.mark.integration
-
-ROWS_FOR = "SELECT count(*) FROM translation_requests WHERE request_id LIKE $1"
 
 
 async def send_synthetic(stack: Stack, count: int, dup_ratio: float, *, seed: int, run_id: str) -> None:
