@@ -123,7 +123,6 @@ class StreamsRuntime:
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.requests_topic = self.app.topic(settings.requests_topic, **raw)
         self.keyed_topic = self.app.topic(settings.keyed_topic, **raw)
-        self.app.tracked_topics.update({settings.requests_topic, settings.keyed_topic})
         changelog = self.app.topic(
             settings.cache_topic,
             partitions=settings.partitions,
@@ -156,13 +155,7 @@ class StreamsRuntime:
             on_fatal=self._fatal,
         )
         self.app.stop_hooks.append(provider.close)  # runs first: after the agents drained
-        # The two agents' topics: subscribed through faust's conductor (so faust's assignor keeps
-        # the cache table's partitions beside the keyed topic's), their records handed over a
-        # fetch at a time (streams/faust_app.py).
-        self.app.topics.add(self.requests_topic)
-        self.app.topics.add(self.keyed_topic)
-        self.app.batch_handler = self._on_batch
-        self.app.settle = self._settle
+        self.app.take_records([self.requests_topic, self.keyed_topic], self._on_batch, self._settle)
         self.app.task(self._flusher)
         self.app.timer(settings.cache_sweep_s)(self._sweep_expired)
         # Operator evictions (cache evict, gc) reach this worker's table at once.

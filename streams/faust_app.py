@@ -147,9 +147,20 @@ class LinguaflowApp(faust.App):
         self.start_hooks: list[Hook] = []
         self.stop_hooks: list[Hook] = []
         self.offsets = OffsetTracker()
-        self.tracked_topics: set[str] = set()  # the agents' input topics (offsets from our tracker)
-        self.batch_handler: BatchHandler | None = None  # takes their records, a batch per fetch
-        self.settle: Hook | None = None  # finishes work in flight before a commit on rebalance/stop
+        self.tracked_topics: set[str] = set()  # the agents' input topics (see take_records)
+        self._batch_handler: BatchHandler | None = None
+        self._settle_hook: Hook | None = None
+
+    def take_records(self, topics: list[Any], handler: BatchHandler, settle: Hook) -> None:
+        """Subscribe ``topics`` through faust's conductor (so faust's assignor keeps the tables'
+        partitions beside theirs), hand their records to ``handler`` a fetch at a time, commit
+        their offsets from our tracker, and run ``settle`` (finish work in flight) before faust
+        commits on a rebalance or shutdown."""
+        for topic in topics:
+            self.topics.add(topic)
+            self.tracked_topics.add(topic.get_topic_name())
+        self._batch_handler = handler
+        self._settle_hook = settle
 
     def _new_consumer(self) -> Any:
         consumer: Any = super()._new_consumer()
@@ -159,13 +170,13 @@ class LinguaflowApp(faust.App):
         return consumer
 
     async def _handle_batch(self, messages: list[Any]) -> None:
-        if self.batch_handler is None:
+        if self._batch_handler is None:
             raise RuntimeError(f"records of {self.tracked_topics} but no batch handler")
-        await self.batch_handler(messages)
+        await self._batch_handler(messages)
 
     async def _settle(self) -> None:
-        if self.settle is not None:
-            await self.settle()
+        if self._settle_hook is not None:
+            await self._settle_hook()
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
