@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from linguaflow.health import Observed, StallWatch, not_ready_reasons
+from linguaflow.heap import freeze_heap, heap_stats
 from linguaflow.kafka import Publisher, ensure_topics
 from linguaflow.lag import LagSource, report_lag
 from linguaflow.logs import logging_config
@@ -91,7 +92,18 @@ def build_runtime(settings: Settings, *, with_sink: bool) -> StreamsRuntime:
         app.stop_hooks.append(sink.stop)
     _add_lag_timer(runtime, sink)
     _add_pages(runtime, sink)
+    _freeze_heap_when_recovered(runtime)
     return runtime
+
+
+def _freeze_heap_when_recovered(runtime: StreamsRuntime) -> None:
+    app = runtime.app
+
+    async def freeze_startup_heap() -> None:
+        await app.tables.recovery.completed.wait()  # type: ignore[attr-defined]
+        log.info("heap frozen", extra={"objects": freeze_heap()})
+
+    app.task(freeze_startup_heap)
 
 
 def _closer(telemetry: Telemetry) -> Callable[[], Awaitable[None]]:
@@ -182,6 +194,7 @@ def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink | None) -> None:
                 "cache_entries": len(runtime.table),
                 "provider": runtime.provider.name,
                 "breakers": runtime.provider.breaker_states(),
+                "heap": heap_stats(),
             }
         )
 
