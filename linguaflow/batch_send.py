@@ -7,7 +7,8 @@ thousands of records a second that per-record machinery was a large share of the
 partition; when a batch's future resolves, every record's ``ack`` runs. A delivery failure calls
 ``on_failure`` (the worker stops, so unacked input is re-delivered): nothing is acked that the
 broker did not acknowledge. Partitions are chosen by the producer's own partitioner, so a key
-lands where ``Publisher.send`` would put it (the cache table relies on that).
+lands where ``Publisher.send`` would put it (the cache table relies on that), unless a record names
+its partition. Flushes run one at a time, so records of one partition reach it in the order added.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from typing import Any
 from linguaflow.kafka import Headers, Publisher
 
 Ack = Callable[[], None]
-_Record = tuple[bytes | None, bytes | None, Headers, Ack]
+_Record = tuple[bytes | None, bytes | None, Headers, Ack, int | None]
+
+
+def _ignore() -> None:
+    return None
 
 
 class BatchSender:
@@ -27,34 +32,73 @@ class BatchSender:
         self._publisher = publisher
         self._on_failure = on_failure
         self._pending: dict[str, list[_Record]] = {}
+        self._flushing = asyncio.Lock()
+        self._soon: asyncio.Task[None] | None = None
 
     def add(
-        self, topic: str, value: bytes | None, *, key: bytes | None, headers: Headers | None, ack: Ack
+        self,
+        topic: str,
+        value: bytes | None,
+        *,
+        key: bytes | None,
+        headers: Headers | None = None,
+        ack: Ack = _ignore,
+        partition: int | None = None,
     ) -> None:
         """Queue one record; ``ack`` runs once the broker has acknowledged it."""
         records = self._pending.get(topic)
         if records is None:
             records = self._pending[topic] = []
-        records.append((key, value, headers or [], ack))
+        records.append((key, value, headers or [], ack, partition))
+
+    def partition_for(self, topic: str, key: bytes) -> int:
+        """The partition the producer's partitioner gives ``key`` (the topic's metadata must be
+        known: ``await known(topic)`` once first)."""
+        # aiokafka 0.14 internals (pinned): the partitioner send() itself uses.
+        partition: int = self._publisher.producer._partition(topic, None, None, None, key, None)
+        return partition
+
+    async def known(self, topic: str) -> None:
+        await self._publisher.producer.partitions_for(topic)
+
+    def flush_soon(self) -> None:
+        """Flush on the loop's next turn: for records added outside a handler that flushes, one
+        flush takes everything added until then."""
+        if self._soon is None:
+            self._soon = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            self._soon = None
 
     async def flush(self) -> None:
         """Submit everything queued so far (it is delivered in the background)."""
-        while self._pending:
-            pending, self._pending = self._pending, {}
-            for topic, records in pending.items():
-                await self._send_topic(topic, records)
+        async with self._flushing:
+            while self._pending:
+                pending, self._pending = self._pending, {}
+                for topic, records in pending.items():
+                    await self._send_topic(topic, records)
+
+    async def deliver(self) -> None:
+        """Submit everything queued and wait until the broker has acknowledged it all."""
+        await self.flush()
+        await self._publisher.flush()
 
     async def _send_topic(self, topic: str, records: list[_Record]) -> None:
         producer: Any = self._publisher.producer
-        await producer.partitions_for(topic)  # metadata known: partitioning below is synchronous
+        await self.known(topic)  # metadata known: partitioning below is synchronous
         by_partition: dict[int, list[_Record]] = {}
         for record in records:
-            # aiokafka 0.14 internals (pinned): the partitioner send() itself uses.
-            partition = producer._partition(topic, None, None, None, record[0], record[1])
+            partition = record[4]
+            if partition is None:
+                # aiokafka 0.14 internals (pinned): the partitioner send() itself uses.
+                partition = producer._partition(topic, None, None, None, record[0], record[1])
             by_partition.setdefault(partition, []).append(record)
         for partition, items in by_partition.items():
             batch, acks = producer.create_batch(), list[Ack]()
-            for key, value, headers, ack in items:
+            for key, value, headers, ack, _ in items:
                 if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
                     await self._submit(batch, topic, partition, acks)  # full: the first record always fits
                     batch, acks = producer.create_batch(), []

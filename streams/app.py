@@ -117,8 +117,10 @@ class StreamsRuntime:
             table_standby_replicas=0,
         )
         self.publisher = Publisher(settings)
-        self.sender = BatchSender(self.publisher, self._fatal)  # keyed requests and dead letters
+        # keyed requests, dead letters and the cache table's changelog
+        self.sender = BatchSender(self.publisher, self._fatal)
         self.app.start_hooks.append(self.publisher.start)
+        self.app.start_hooks.append(lambda: self.sender.known(settings.cache_topic))
         self.app.stop_hooks.append(self.publisher.stop)
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.requests_topic = self.app.topic(settings.requests_topic, **raw)
@@ -135,7 +137,7 @@ class StreamsRuntime:
             config={"cleanup.policy": "compact", **settings.cache_topic_config},
             **raw,
         )
-        self.table = cache_table(self.app, settings, changelog)
+        self.table = cache_table(self.app, settings, changelog, self.sender)
         self.provider = provider
         self._rereads: set[Any] = set()  # partitions with a re-read of skipped records under way
         self.engine = DedupEngine(
@@ -256,8 +258,7 @@ class StreamsRuntime:
         """Before faust commits on a rebalance or shutdown: every call in flight answered, every
         output acknowledged (so its input offset is finished and committed now)."""
         await self.engine.drain()
-        await self.sender.flush()
-        await self.publisher.flush()
+        await self.sender.deliver()
 
     async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
         self.app.offsets.forget(revoked)

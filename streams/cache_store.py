@@ -27,6 +27,7 @@ import faust
 from aiokafka import TopicPartition
 from faust.stores.memory import Store as MemoryStore
 
+from linguaflow.batch_send import BatchSender
 from linguaflow.kafka import PartitionReader
 from linguaflow.settings import Settings
 
@@ -116,7 +117,8 @@ class CacheStore(MemoryStore[bytes, bytes]):
         settings: Settings = (self.options or {})["settings"]
         topic = self.table.changelog_topic.get_topic_name()
         keep = {tp.partition for tp in assigned if tp.topic == topic}
-        await self.app.producer.flush()  # this worker's own writes are in the topic before the read
+        writes: BatchSender = self.options["writes"]  # type: ignore[index]
+        await writes.deliver()  # this worker's own writes are in the topic before the read
         started, count = time.monotonic(), 0
         async with PartitionReader(settings) as reader:
             bounds = await reader.bounds([TopicPartition(topic, p) for p in sorted(keep)])
@@ -160,23 +162,34 @@ class CacheTable(faust.Table[bytes, bytes]):
             options=self.options,
         )
 
-    def send_changelog(self, partition: int | None, key: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
-        fut = super().send_changelog(partition, key, value, *args, **kwargs)
-        partition = fut.message.partition  # final: faust partitions eagerly
-        if value is not None and partition is not None:
+    def on_key_set(self, key: bytes, value: bytes) -> None:
+        self._write(key, value)
+
+    def on_key_del(self, key: bytes) -> None:
+        self._write(key, None)
+
+    def _write(self, key: bytes, value: bytes | None) -> None:
+        """The changelog record of a write, through the worker's ``BatchSender``: faust's own path
+        is a queue drained one record (and several objects and awaits) at a time, with nothing to
+        bound it when the agents do not run through faust's conductor."""
+        writes: BatchSender = self.options["writes"]  # type: ignore[index]
+        topic = self.changelog_topic.get_topic_name()
+        partition = writes.partition_for(topic, key)
+        writes.add(topic, value, key=key, partition=partition)
+        writes.flush_soon()
+        if value is not None:
             store: CacheStore = self.data  # type: ignore[assignment]
             store.written(key, partition)
-        return fut
 
 
-def cache_table(app: faust.App, settings: Settings, changelog: Any) -> CacheTable:
+def cache_table(app: faust.App, settings: Settings, changelog: Any, writes: BatchSender) -> CacheTable:
     """The cache table (raw bytes keys and values, the default partitioner on the key, like the
-    keyed topic), registered with ``app``."""
+    keyed topic), registered with ``app``; its changelog records go through ``writes``."""
     table = CacheTable(
         app,
         name="cache",
         beacon=app.tables.beacon,
-        options={"settings": settings},
+        options={"settings": settings, "writes": writes},
         partitions=settings.partitions,
         changelog_topic=changelog,
         use_partitioner=True,

@@ -113,3 +113,47 @@ async def test_a_failed_or_cancelled_delivery_is_reported_and_not_acked() -> Non
     assert acked == []
     assert failures[0] is boom
     assert "cancelled" in str(failures[1])
+
+
+async def test_a_record_that_names_its_partition_goes_there() -> None:
+    producer = FakeProducer()
+    sender, _, _ = sender_for(producer)
+    assert sender.partition_for("t", b"b1") == 1  # the producer's partitioner
+    sender.add("t", b"v", key=b"b1", partition=0)
+    await sender.flush()
+    assert [(p, b.records) for _, p, b, _ in producer.sent] == [(0, [(b"b1", b"v")])]
+
+
+async def test_flush_soon_sends_everything_added_in_this_turn_in_one_flush() -> None:
+    producer = FakeProducer()
+    sender, acked, _ = sender_for(producer)
+    for name in ("a0", "c2"):
+        add(sender, acked, name)
+        sender.flush_soon()
+    assert producer.sent == []  # not before the loop's next turn
+    await settle()
+    assert [[k for k, _ in b.records] for _, _, b, _ in producer.sent] == [[b"a0", b"c2"]]
+    add(sender, acked, "e4")
+    sender.flush_soon()  # the first flush is over: a new one is scheduled
+    await settle()
+    assert len(producer.sent) == 2
+
+
+async def test_concurrent_flushes_keep_the_order_records_were_added() -> None:
+    class SlowMetadata(FakeProducer):
+        calls = 0
+
+        async def partitions_for(self, topic: str) -> set[int]:
+            self.calls += 1
+            if self.calls == 1:  # the first flush is still submitting when the second starts
+                await asyncio.sleep(0.01)
+            return {0, 1}
+
+    producer = SlowMetadata()
+    sender, acked, _ = sender_for(producer)
+    add(sender, acked, "a0")
+    first = asyncio.create_task(sender.flush())
+    await asyncio.sleep(0)
+    add(sender, acked, "c2")
+    await asyncio.gather(first, sender.flush())
+    assert [[k for k, _ in b.records] for _, _, b, _ in producer.sent] == [[b"a0"], [b"c2"]]
