@@ -107,8 +107,6 @@ class Settings(BaseSettings):
     cache_ttl_long_s: float = Field(default=0, ge=0)
     cache_ttl_tenants: dict[str, float] = Field(default_factory=dict)
     cache_sweep_s: float = Field(default=60, gt=0)
-    rekey_batch_max: int = Field(default=500, ge=1)
-    rekey_linger_ms: int = Field(default=10, ge=0)
 
     # --- Provider endpoints and keys (keys are secrets: never logged) ---------------------------
     deepl_api_key: SecretStr | None = None
