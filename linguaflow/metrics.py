@@ -25,7 +25,12 @@ class MetricSpec:
 
 METRICS: dict[str, MetricSpec] = {
     "requests": MetricSpec("counter", "request events read from the requests topic, valid or not"),
-    "requests_in": MetricSpec("counter", "keyed requests handled by the dedup agent"),
+    "requests_in": MetricSpec(
+        "counter", "requests deduplicated: answered from the cache, coalesced or sent to a provider"
+    ),
+    "hits_at_rekey": MetricSpec(
+        "counter", "cache hits answered by the rekey agent (key's partition on this worker, no hop)"
+    ),
     "results": MetricSpec(
         "counter", "results produced, by outcome (hit, coalesced, miss)", labels=("outcome",)
     ),

@@ -120,7 +120,7 @@ class StreamsRuntime:
         # keyed requests, dead letters and the cache table's changelog
         self.sender = BatchSender(self.publisher, self._fatal)
         self.app.start_hooks.append(self.publisher.start)
-        self.app.start_hooks.append(lambda: self.sender.known(settings.cache_topic))
+        self.app.start_hooks.append(self._know_partitions)
         self.app.stop_hooks.append(self.publisher.stop)
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.requests_topic = self.app.topic(settings.requests_topic, **raw)
@@ -184,7 +184,7 @@ class StreamsRuntime:
                 if message.tp not in assigned or not self._accept(message):
                     continue
                 if message.topic == self.settings.requests_topic:
-                    self._rekey(message)
+                    await self._rekey(message, assigned)
                 else:
                     await self._dedup(message)
                 if n % 100 == 0:
@@ -192,7 +192,7 @@ class StreamsRuntime:
         finally:
             await self.sender.flush()  # one produce batch per partition for the keyed requests
 
-    def _rekey(self, message: Any) -> None:
+    async def _rekey(self, message: Any, assigned: set[Any]) -> None:
         settings = self.settings
         origin = Origin(message.topic, message.partition, message.offset)
         self.telemetry.count("requests")
@@ -214,7 +214,7 @@ class StreamsRuntime:
                     headers=outcome.headers(),
                     ack=self._finisher(message),
                 )
-            else:
+            elif not await self._answer_here(outcome, message, assigned):
                 headers = [(ORIGIN_HEADER, origin.header())]
                 headers += [(TRACE_HEADER, trace.encode())] if trace else []
                 self.sender.add(
@@ -224,6 +224,19 @@ class StreamsRuntime:
                     headers=headers,
                     ack=self._finisher(message),
                 )
+
+    async def _answer_here(self, keyed: KeyedRequest, message: Any, assigned: set[Any]) -> bool:
+        """A cache hit whose key's partition is assigned to this worker is answered where it was
+        read, without the hop through the keyed topic: the table partition dedup would read is
+        this one, here (the keyed topic and the table share the partitioner and partitions)."""
+        keyed_topic = self.settings.keyed_topic
+        partition = self.sender.partition_for(keyed_topic, keyed.cache_key.encode())
+        if (keyed_topic, partition) not in assigned:
+            return False
+        answered = await self.engine.answer_from_cache(keyed, self._finisher(message))
+        if answered:
+            self.telemetry.count("hits_at_rekey")
+        return answered
 
     async def _dedup(self, message: Any) -> None:
         settings = self.settings
@@ -253,6 +266,11 @@ class StreamsRuntime:
 
     async def _sweep_expired(self) -> None:
         self.engine.evict_expired()
+
+    async def _know_partitions(self) -> None:
+        """Partition counts the agents compute partitions with, synchronously."""
+        await self.sender.known(self.settings.cache_topic)
+        await self.sender.known(self.settings.keyed_topic)
 
     async def _settle(self) -> None:
         """Before faust commits on a rebalance or shutdown: every call in flight answered, every

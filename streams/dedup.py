@@ -84,15 +84,34 @@ class DedupEngine:
     def keys_in_flight(self) -> int:
         return len(self._inflight)
 
+    def _lookup(self, keyed: KeyedRequest) -> tuple[CacheEntry | None, bool]:
+        """(the fresh cache entry for the request, or None; whether an expired one is there)."""
+        raw = None if keyed.request.refresh else self._cache.get(keyed.cache_key)
+        if raw is None:
+            return None, False
+        entry = decode_cache_entry(raw)
+        if is_expired(self._config.ttl, entry, self._clock()):
+            return None, True
+        return entry, False
+
+    async def answer_from_cache(self, keyed: KeyedRequest, ack: Callable[[], None]) -> bool:
+        """Answer the request if its key is cached and fresh, as ``on_request`` would; else do
+        nothing and return False."""
+        entry, _ = self._lookup(keyed)
+        if entry is None:
+            return False
+        self._telemetry.count("requests_in")
+        await self._emit(Waiter(keyed, ack), entry, cache_hit=True, coalesced=False)
+        return True
+
     async def on_request(self, keyed: KeyedRequest, ack: Callable[[], None]) -> None:
         self._telemetry.count("requests_in")
         waiter = Waiter(keyed, ack)
-        raw = None if keyed.request.refresh else self._cache.get(keyed.cache_key)
-        if raw is not None:
-            entry = decode_cache_entry(raw)
-            if not is_expired(self._config.ttl, entry, self._clock()):
-                await self._emit(waiter, entry, cache_hit=True, coalesced=False)
-                return
+        entry, expired = self._lookup(keyed)
+        if entry is not None:
+            await self._emit(waiter, entry, cache_hit=True, coalesced=False)
+            return
+        if expired:
             del self._cache[keyed.cache_key]  # the table writes the tombstone
             self._telemetry.count("cache_expired")
         if not self._inflight.join(keyed.cache_key, waiter):

@@ -101,6 +101,8 @@ async def test_restarted_worker_recovers_the_cache_and_answers_duplicates_withou
     )
     assert hits == 300
     assert second.counter("provider_texts") == 0
+    # One worker holds every partition: each hit is answered where it was read, without the hop.
+    assert second.counter("hits_at_rekey") == 300
     assert second.stop() == 0, second.log_tail()
 
 
