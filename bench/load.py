@@ -13,6 +13,7 @@ import orjson
 
 from bench.infra import Settler
 from linguaflow.db import create_pool
+from linguaflow.heap import freeze_heap
 from linguaflow.kafka import Publisher
 from linguaflow.settings import Settings
 from linguaflow.synthetic import synthetic_requests
@@ -40,8 +41,7 @@ async def publish_requests(
     # The load generator must not add pauses of its own to the latency it measures: with its
     # request lists (100,000s of dicts) alive, each full GC pass here took 30-50 ms while stamped
     # requests waited to be sent. Frozen, those lists are left out of the passes.
-    gc.collect()
-    gc.freeze()
+    freeze_heap()
     try:
         started = time.monotonic()
         settler = Settler()

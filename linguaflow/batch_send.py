@@ -51,7 +51,7 @@ class BatchSender:
             records = self._pending[topic] = []
         records.append((key, value, headers or [], ack, partition))
 
-    def partition_for(self, topic: str, key: bytes) -> int:
+    def partition_for(self, topic: str, key: bytes | None) -> int:
         """The partition the producer's partitioner gives ``key`` (the topic's metadata must be
         known: ``await known(topic)`` once first)."""
         # aiokafka 0.14 internals (pinned): the partitioner send() itself uses.
@@ -93,8 +93,7 @@ class BatchSender:
         for record in records:
             partition = record[4]
             if partition is None:
-                # aiokafka 0.14 internals (pinned): the partitioner send() itself uses.
-                partition = producer._partition(topic, None, None, None, record[0], record[1])
+                partition = self.partition_for(topic, record[0])
             by_partition.setdefault(partition, []).append(record)
         for partition, items in by_partition.items():
             batch, acks = producer.create_batch(), list[Ack]()

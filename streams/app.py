@@ -1,12 +1,14 @@
 """The faust app: topics, the cache table (changelog = compacted ``translation.cache``), and the
-two agents. Wiring only; decisions live in ``keying`` and ``dedup``.
+two agents, which take a fetch at a time (``_on_batch``). Wiring only; decisions live in
+``keying`` and ``dedup``.
 
-Offsets: both agents use manual acks (``stream.noack()``); an input event is acked only after its
-output is acknowledged by the broker, and faust commits only contiguous acked offsets. So a crash
-re-delivers unfinished requests (at-least-once) and idempotency downstream removes duplicates.
-Output goes through our own idempotent ``acks=all`` producer; faust's producer only writes the
-changelog. The table uses the default partitioner on the raw cache key, exactly like the keyed
-topic, so cache partition N always sits beside keyed partition N.
+Offsets: an input record is finished only after its output is acknowledged by the broker, and
+only the contiguous prefix of received and finished offsets is committed (``OffsetTracker``). So a
+crash re-delivers unfinished requests (at-least-once) and idempotency downstream removes
+duplicates. Output (keyed requests, results, dead letters, the table's changelog) goes through our
+own idempotent ``acks=all`` producer; faust's producer sends nothing. The table uses the default
+partitioner on the raw cache key, exactly like the keyed topic, so cache partition N always sits
+beside keyed partition N.
 """
 
 from __future__ import annotations
@@ -214,25 +216,26 @@ class StreamsRuntime:
                     headers=outcome.headers(),
                     ack=self._finisher(message),
                 )
-            elif not await self._answer_here(outcome, message, assigned):
-                headers = [(ORIGIN_HEADER, origin.header())]
-                headers += [(TRACE_HEADER, trace.encode())] if trace else []
-                self.sender.add(
-                    settings.keyed_topic,
-                    encode_request(outcome.request),
-                    key=outcome.cache_key.encode(),
-                    headers=headers,
-                    ack=self._finisher(message),
-                )
+                return
+            key = outcome.cache_key.encode()
+            partition = self.sender.partition_for(settings.keyed_topic, key)
+            if (settings.keyed_topic, partition) in assigned and await self._answer_here(outcome, message):
+                return
+            headers = [(ORIGIN_HEADER, origin.header())]
+            headers += [(TRACE_HEADER, trace.encode())] if trace else []
+            self.sender.add(
+                settings.keyed_topic,
+                encode_request(outcome.request),
+                key=key,
+                headers=headers,
+                ack=self._finisher(message),
+                partition=partition,
+            )
 
-    async def _answer_here(self, keyed: KeyedRequest, message: Any, assigned: set[Any]) -> bool:
+    async def _answer_here(self, keyed: KeyedRequest, message: Any) -> bool:
         """A cache hit whose key's partition is assigned to this worker is answered where it was
         read, without the hop through the keyed topic: the table partition dedup would read is
         this one, here (the keyed topic and the table share the partitioner and partitions)."""
-        keyed_topic = self.settings.keyed_topic
-        partition = self.sender.partition_for(keyed_topic, keyed.cache_key.encode())
-        if (keyed_topic, partition) not in assigned:
-            return False
         answered = await self.engine.answer_from_cache(keyed, self._finisher(message))
         if answered:
             self.telemetry.count("hits_at_rekey")

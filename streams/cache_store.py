@@ -8,7 +8,8 @@ nothing left to read (or only what was written since) and the worker is ready at
 
 What the table holds after every rebalance: for each assigned partition, the changelog applied in
 log order (the last write of a key wins, a tombstone deletes it); nothing of other partitions.
-faust's producer is flushed first, so this worker's own writes are in the topic before the read.
+This worker's own writes (``CacheTable._write``) are delivered first, so they are in the topic
+before the read.
 A partition that stays assigned is read on from where the last load ended: what the table holds
 of it is that prefix plus this worker's writes, which are in the changelog after it and are read
 again in log order, so writes by anyone else meanwhile also land in the right order. A partition

@@ -7,8 +7,8 @@
   changelog during table recovery) still take faust's path;
 - **commits**: the offset faust commits for a partition is our ``OffsetTracker``'s watermark
   (see streams/offsets.py), not faust's own reading of its acks, and work in flight is settled
-  before faust commits on a rebalance or shutdown (also before faust flushes its producer, so the
-  cache writes of that work reach the changelog before the partitions' next owner reads it);
+  before faust commits on a rebalance or shutdown (its cache writes included, so they reach the
+  changelog before the partitions' next owner reads it);
 - **where reading begins**: the committed offsets faust seeks to after an assignment (or, with no
   commit yet, the earliest offsets) start the tracker's bookkeeping (``OffsetTracker.begin``), so
   records skipped before the first one handled are seen as a gap and read again;
