@@ -3,16 +3,22 @@
 Business code calls ``count``, ``observe`` (histograms), ``gauge``, ``timed``, ``span`` and
 ``spans``; it never sees an exporter. Metrics are exported in the Prometheus text format
 (``prometheus()``, served as ``/metrics`` by the worker); a local mirror of the counters feeds
-``/stats``. Traces follow the W3C ``traceparent`` carried in Kafka headers and go to an OTLP/HTTP
-collector when ``LINGUAFLOW_OTLP_ENDPOINT`` is set; without it the tracer is a no-op that still
-passes an incoming ``traceparent`` through unchanged.
+``/stats``. Counters and histograms are aggregated here, in dicts, because they are on the hot path
+(every result counts and observes): OpenTelemetry reads the counters when it collects, and the
+histograms are exported into the same Prometheus registry by ``_Histograms``.
+
+Traces follow the W3C ``traceparent`` carried in Kafka headers and go to an OTLP/HTTP collector
+when ``LINGUAFLOW_OTLP_ENDPOINT`` is set; without it the tracer is a no-op that still passes an
+incoming ``traceparent`` through unchanged.
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from itertools import accumulate
 from typing import Any
 
 from opentelemetry import trace
@@ -27,6 +33,8 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 
 from linguaflow.errors import LinguaflowError
 from linguaflow.metrics import METRICS, MetricSpec
@@ -51,6 +59,8 @@ class Telemetry:
         self._instruments: dict[str, Any] = {}
         self._gauges: dict[str, list[Observation]] = {}
         self._counters: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+        self._histograms = _Histograms()
+        self._registry.register(self._histograms)  # histograms in the same /metrics
 
     # --- metrics ---------------------------------------------------------------------------------
     def count(self, name: str, n: float = 1, **attributes: str) -> None:
@@ -64,8 +74,11 @@ class Telemetry:
         series[attrs] = series.get(attrs, 0) + n
 
     def observe(self, name: str, value: float, **attributes: str) -> None:
-        """Record one value in a histogram declared in ``linguaflow.metrics.METRICS``."""
-        self._instrument(name, "histogram").record(value, attributes)
+        """Record one value in a histogram declared in ``linguaflow.metrics.METRICS`` (~1 µs, where
+        an OpenTelemetry ``Histogram.record`` costs ~6 µs)."""
+        histogram = self._histograms.get(name) or self._histograms.declare(name)
+        attrs = tuple(sorted(attributes.items())) if len(attributes) > 1 else tuple(attributes.items())
+        histogram.observe(attrs, value)
 
     def gauge(self, name: str, readings: Readings) -> None:
         """Replace every reading of a gauge (series not in ``readings`` disappear)."""
@@ -125,13 +138,6 @@ class Telemetry:
             return self._meter.create_observable_counter(
                 full, callbacks=[read], unit=spec.unit, description=spec.help
             )
-        if spec.kind == "histogram":
-            return self._meter.create_histogram(
-                full,
-                unit=spec.unit,
-                description=spec.help,
-                explicit_bucket_boundaries_advisory=list(spec.buckets),
-            )
 
         def observe(options: CallbackOptions) -> list[Observation]:
             return list(self._gauges.get(name, ()))
@@ -141,15 +147,20 @@ class Telemetry:
         )
 
     # --- traces ----------------------------------------------------------------------------------
-    @contextmanager
     def span(
         self, name: str, traceparent: str | None = None, **attributes: str | int
-    ) -> Iterator[str | None]:
+    ) -> AbstractContextManager[str | None]:
         """A span (child of ``traceparent``) current for the block; yields the ``traceparent`` to
-        pass on: the new span's, or the incoming one unchanged when tracing is off."""
-        if self._tracer_provider is None:  # tracing off: no span bookkeeping per event
-            yield traceparent
-            return
+        pass on: the new span's, or the incoming one unchanged when tracing is off (then nothing
+        but that is done: a span is opened per event)."""
+        if self._tracer_provider is None:
+            return nullcontext(traceparent)
+        return self._span(name, traceparent, attributes)
+
+    @contextmanager
+    def _span(
+        self, name: str, traceparent: str | None, attributes: dict[str, str | int]
+    ) -> Iterator[str | None]:
         with self._tracer.start_as_current_span(
             name, context=_context(traceparent), attributes=attributes
         ) as current:
@@ -182,6 +193,53 @@ class Telemetry:
         if isinstance(self._tracer_provider, TracerProvider):
             self._tracer_provider.shutdown()
         self._meter_provider.shutdown()
+
+
+class _Histogram:
+    """Bucket counts per attribute set: ``[count of values <= bound for each bound (not cumulative),
+    count above the last bound, sum]``."""
+
+    def __init__(self, name: str, spec: MetricSpec) -> None:
+        self.name = f"linguaflow_{name}" + {"s": "_seconds", "": ""}[spec.unit]
+        self.spec = spec
+        self.series: dict[tuple[tuple[str, str], ...], list[float]] = {}
+
+    def observe(self, attrs: tuple[tuple[str, str], ...], value: float) -> None:
+        counts = self.series.get(attrs)
+        if counts is None:
+            counts = self.series[attrs] = [0.0] * (len(self.spec.buckets) + 2)
+        counts[bisect_left(self.spec.buckets, value)] += 1
+        counts[-1] += value
+
+    def family(self) -> HistogramMetricFamily:
+        series = list(self.series.items())
+        labels = [k for k, _ in series[0][0]] if series else []
+        family = HistogramMetricFamily(self.name, self.spec.help, labels=labels)
+        bounds = [str(float(b)) for b in self.spec.buckets] + ["+Inf"]
+        for attrs, counts in series:
+            cumulative = list(accumulate(counts[:-1]))
+            family.add_metric([v for _, v in attrs], list(zip(bounds, cumulative, strict=True)), counts[-1])
+        return family
+
+
+class _Histograms(Collector):
+    """The histograms, as a collector of the Prometheus registry OpenTelemetry exports to."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, _Histogram] = {}
+
+    def get(self, name: str) -> _Histogram | None:
+        return self._by_name.get(name)
+
+    def declare(self, name: str) -> _Histogram:
+        spec = METRICS.get(name) or MetricSpec("counter", "")
+        if spec.kind != "histogram":
+            raise ValueError(f"metric {name!r} is a {spec.kind}, not a histogram")
+        return self._by_name.setdefault(name, _Histogram(name, spec))
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        for histogram in list(self._by_name.values()):
+            yield histogram.family()
 
 
 def telemetry_for(settings: Settings) -> Telemetry:

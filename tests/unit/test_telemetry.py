@@ -79,6 +79,24 @@ def test_histograms_use_declared_second_buckets() -> None:
     assert got[("linguaflow_e2e_latency_seconds_bucket", (("le", "5.0"), *hit))] == 2
 
 
+def test_histogram_bounds_are_inclusive_and_series_are_per_attribute_set() -> None:
+    t = Telemetry()
+    t.observe("e2e_latency", 0.5, outcome="hit")  # on a bound: counted in le="0.5"
+    t.observe("e2e_latency", 61.0, outcome="hit")  # above the last bound: only +Inf
+    t.observe("e2e_latency", 0.001, outcome="miss")
+    t.observe("sink_batch_rows", 7)
+    got = samples(t)
+    hit, miss = (("outcome", "hit"),), (("outcome", "miss"),)
+    assert got[("linguaflow_e2e_latency_seconds_bucket", (("le", "0.25"), *hit))] == 0
+    assert got[("linguaflow_e2e_latency_seconds_bucket", (("le", "0.5"), *hit))] == 1
+    assert got[("linguaflow_e2e_latency_seconds_bucket", (("le", "60.0"), *hit))] == 1
+    assert got[("linguaflow_e2e_latency_seconds_bucket", (("le", "+Inf"), *hit))] == 2
+    assert got[("linguaflow_e2e_latency_seconds_bucket", (("le", "0.005"), *miss))] == 1
+    assert got[("linguaflow_e2e_latency_seconds_count", miss)] == 1
+    assert got[("linguaflow_sink_batch_rows_bucket", (("le", "10.0"),))] == 1
+    assert got[("linguaflow_sink_batch_rows_sum", ())] == 7
+
+
 def test_a_metric_is_used_as_what_it_was_declared() -> None:
     t = Telemetry()
     with pytest.raises(ValueError, match="is a counter"):
