@@ -12,7 +12,7 @@ from typing import Any
 import faust
 
 from linguaflow.health import Observed, StallWatch, not_ready_reasons
-from linguaflow.heap import freeze_heap, heap_stats
+from linguaflow.heap import heap_stats, settle_worker_heap
 from linguaflow.kafka import Publisher, ensure_topics
 from linguaflow.lag import LagSource, report_lag
 from linguaflow.logs import logging_config
@@ -101,7 +101,7 @@ def _freeze_heap_when_recovered(runtime: StreamsRuntime) -> None:
 
     async def freeze_startup_heap() -> None:
         await app.tables.recovery.completed.wait()  # type: ignore[attr-defined]
-        log.info("heap frozen", extra={"objects": freeze_heap()})
+        log.info("heap frozen", extra={"objects": settle_worker_heap()})
 
     app.task(freeze_startup_heap)
 

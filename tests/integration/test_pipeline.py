@@ -93,6 +93,7 @@ async def test_restarted_worker_recovers_the_cache_and_answers_duplicates_withou
             break
         await asyncio.sleep(0.1)
     assert second.stats()["heap"]["frozen"] > 50_000
+    assert second.stats()["heap"]["thresholds"] == [20_000, 20, 20]
     # The same texts again under new request ids: every one must be a hit.
     await send_synthetic(stack, 300, 0.0, seed=21, run_id="again")
     assert await stack.wait_for(ROWS_FOR, 300, "again-%") == 300

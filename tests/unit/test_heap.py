@@ -3,14 +3,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from linguaflow.heap import freeze_heap, heap_stats
+from linguaflow.heap import WORKER_THRESHOLDS, freeze_heap, heap_stats, settle_worker_heap
 
 
 @pytest.fixture
 def unfrozen() -> Iterator[None]:
+    thresholds = gc.get_threshold()
     gc.unfreeze()
     yield
     gc.unfreeze()
+    gc.set_threshold(*thresholds)
 
 
 def test_freeze_heap_takes_the_live_objects_out_of_later_collections(unfrozen: None) -> None:
@@ -30,3 +32,10 @@ def test_heap_stats_reports_frozen_tracked_and_collections(unfrozen: None) -> No
     assert before["frozen"] == 0
     assert len(after["tracked"]) == len(after["collections"]) == 3
     assert after["collections"][2] == before["collections"][2] + 1
+
+
+def test_a_settled_worker_heap_is_frozen_and_collected_less_often(unfrozen: None) -> None:
+    gc.set_threshold(700, 10, 10)
+    assert settle_worker_heap() == gc.get_freeze_count() > 1000
+    assert gc.get_threshold() == WORKER_THRESHOLDS
+    assert heap_stats()["thresholds"] == list(WORKER_THRESHOLDS)
