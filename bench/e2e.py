@@ -30,7 +30,7 @@ async def one_run(
     t0 = sampler.sample()[0]
     started = await publish_requests(stack.settings, requests, rate_per_s=rate_per_s)
     published_s = time.monotonic() - started
-    summary = await wait_rows(stack.settings, run_id, len(requests), timeout_s=600, started=started)
+    summary = await wait_rows(stack.settings, run_id, len(requests), started=started)
     await asyncio.sleep(0.3)  # let the worker's counters settle after the last row
     after = worker.stats()["counters"]
     cpu_s = sampler.sample()[2] - cpu_before

@@ -75,21 +75,23 @@ FROM translation_requests WHERE request_id LIKE $1
 
 
 async def wait_rows(
-    settings: Settings, run_id: str, expected: int, timeout_s: float, started: float
+    settings: Settings, run_id: str, expected: int, started: float, stall_s: float = 180
 ) -> dict[str, Any]:
-    """Poll until ``expected`` rows of the run exist. Returns the summary, the time of the last
-    row (seconds after ``started``) and the row count over time."""
+    """Poll until ``expected`` rows of the run exist, or none was added for ``stall_s`` (a run of
+    any size ends; an incomplete one says so). Returns the summary, the time of the last row
+    (seconds after ``started``) and the row count over time."""
     pool = await create_pool(settings, max_size=1)
     pattern = f"{run_id}-%"
     series: list[tuple[float, int]] = []
     try:
-        deadline = time.monotonic() + timeout_s
+        progressed = time.monotonic()
         while True:
             rows = int(await pool.fetchval(_ROWS, pattern))
             now = time.monotonic() - started
             if not series or rows != series[-1][1]:
                 series.append((now, rows))
-            if rows >= expected or time.monotonic() > deadline:
+                progressed = time.monotonic()
+            if rows >= expected or time.monotonic() - progressed > stall_s:
                 break
             await asyncio.sleep(0.05)
         summary = dict(await pool.fetchrow(_SUMMARY, pattern))

@@ -25,7 +25,7 @@ async def run_workers(infra: Infra, workers: int, requests: int) -> dict[str, An
     load = run_requests(run_id, space=run_id, count=requests, dup_ratio=DUP_RATIO)
     try:
         started = await publish_requests(stack.settings, load)
-        summary = await wait_rows(stack.settings, run_id, requests, timeout_s=600, started=started)
+        summary = await wait_rows(stack.settings, run_id, requests, started=started)
     finally:
         exit_codes = [proc.stop() for proc in procs]
     elapsed = summary["last_row_s"] or float("nan")
