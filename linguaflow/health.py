@@ -13,7 +13,7 @@ class Observed:
     recovered: bool  # the cache table has caught up with its changelog
     rebalancing: bool
     assigned: int  # partitions assigned to this worker
-    database_ok: bool | None  # None: this worker runs no sink
+    database_ok: bool  # the sink's Postgres answered
     stalled: bool
 
 
@@ -27,7 +27,7 @@ def not_ready_reasons(o: Observed) -> list[str]:
         reasons.append("rebalancing")
     if not o.assigned:
         reasons.append("no partitions assigned")
-    if o.database_ok is False:
+    if not o.database_ok:
         reasons.append("database unreachable")
     if o.stalled:
         reasons.append("consumer stalled: input waiting but no offset moved")

@@ -79,17 +79,16 @@ class EmbeddedSink:
         ]
 
 
-def build_runtime(settings: Settings, *, with_sink: bool) -> StreamsRuntime:
+def build_runtime(settings: Settings) -> StreamsRuntime:
     telemetry = telemetry_for(settings)
     provider = build_resilient(settings, telemetry=telemetry, clock=wall_ms)
     runtime = StreamsRuntime(settings, provider, telemetry)
     app = runtime.app
     app.start_hooks.insert(0, lambda: _ensure_topics(settings))
     app.stop_hooks.insert(0, _closer(telemetry))  # runs last: spans of the final flush are sent
-    sink = EmbeddedSink(settings, runtime.publisher, telemetry) if with_sink else None
-    if sink is not None:
-        app.start_hooks.append(sink.start)  # after the publisher (DLQ) starts, and stops before it
-        app.stop_hooks.append(sink.stop)
+    sink = EmbeddedSink(settings, runtime.publisher, telemetry)
+    app.start_hooks.append(sink.start)  # after the publisher (DLQ) starts, and stops before it
+    app.stop_hooks.append(sink.stop)
     _add_lag_timer(runtime, sink)
     _add_pages(runtime, sink)
     _freeze_heap_when_recovered(runtime)
@@ -113,7 +112,7 @@ def _closer(telemetry: Telemetry) -> Callable[[], Awaitable[None]]:
     return close
 
 
-def _add_lag_timer(runtime: StreamsRuntime, sink: EmbeddedSink | None) -> None:
+def _add_lag_timer(runtime: StreamsRuntime, sink: EmbeddedSink) -> None:
     settings = runtime.settings
     consumer = runtime.app.consumer
     agents = LagSource(
@@ -125,7 +124,7 @@ def _add_lag_timer(runtime: StreamsRuntime, sink: EmbeddedSink | None) -> None:
     )
 
     async def measure_lag() -> None:
-        await report_lag(runtime.telemetry, [agents, *(sink.lag_sources() if sink else [])])
+        await report_lag(runtime.telemetry, [agents, *sink.lag_sources()])
 
     runtime.app.timer(settings.lag_interval_s, name="consumer_lag")(measure_lag)
 
@@ -154,7 +153,7 @@ def _input_position(runtime: StreamsRuntime) -> tuple[dict[str, int], int]:
     return offsets, unread
 
 
-def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink | None) -> None:
+def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink) -> None:
     app = runtime.app
     stall = StallWatch(runtime.settings.stall_after_s * 1000)
 
@@ -165,7 +164,7 @@ def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink | None) -> None:
             recovered=app.tables.recovery.completed.is_set(),  # type: ignore[attr-defined]
             rebalancing=bool(app.rebalancing),
             assigned=len(app.consumer.assignment()),
-            database_ok=None if sink is None else await sink.database_ok(),
+            database_ok=await sink.database_ok(),
             stalled=stall.update(wall_ms(), offsets, unread),
         )
 
@@ -199,9 +198,9 @@ def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink | None) -> None:
         )
 
 
-def run_worker(settings: Settings, *, with_sink: bool = True) -> None:
+def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; exits non-zero if the worker crashed."""
-    runtime = build_runtime(settings, with_sink=with_sink)
+    runtime = build_runtime(settings)
     worker = faust.Worker(
         runtime.app,
         loglevel=settings.log_level.lower(),
