@@ -41,6 +41,7 @@ from linguaflow.metrics import METRICS, MetricSpec
 from linguaflow.settings import Settings
 
 Readings = Iterable[tuple[Mapping[str, str], float]]
+SeriesKey = tuple[tuple[str, str], ...]  # a series' attributes, sorted by name
 _PROPAGATOR = TraceContextTextMapPropagator()
 # The text format generate_latest() writes (aiohttp adds no charset to a bytes body).
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -58,7 +59,7 @@ class Telemetry:
         self._tracer = (tracer_provider or trace.NoOpTracerProvider()).get_tracer("linguaflow")
         self._instruments: dict[str, Any] = {}
         self._gauges: dict[str, list[Observation]] = {}
-        self._counters: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+        self._counters: dict[str, dict[SeriesKey, float]] = {}
         self._histograms = _Histograms()
         self._registry.register(self._histograms)  # histograms in the same /metrics
 
@@ -70,15 +71,14 @@ class Telemetry:
         series = self._counters.get(name)
         if series is None:
             series = self._new_counter(name)
-        attrs = tuple(sorted(attributes.items())) if len(attributes) > 1 else tuple(attributes.items())
+        attrs = _series_key(attributes)
         series[attrs] = series.get(attrs, 0) + n
 
     def observe(self, name: str, value: float, **attributes: str) -> None:
         """Record one value in a histogram declared in ``linguaflow.metrics.METRICS`` (~1 µs, where
         an OpenTelemetry ``Histogram.record`` costs ~6 µs)."""
         histogram = self._histograms.get(name) or self._histograms.declare(name)
-        attrs = tuple(sorted(attributes.items())) if len(attributes) > 1 else tuple(attributes.items())
-        histogram.observe(attrs, value)
+        histogram.observe(_series_key(attributes), value)
 
     def gauge(self, name: str, readings: Readings) -> None:
         """Replace every reading of a gauge (series not in ``readings`` disappear)."""
@@ -115,15 +115,10 @@ class Telemetry:
     def _instrument(self, name: str, kind: str) -> Any:
         instrument = self._instruments.get(name)
         if instrument is None:
-            # A counter nobody declared still works (it is exported without help text); a unit
-            # test keeps the catalogue complete.
-            spec = METRICS.get(name) or MetricSpec("counter", "")
-            if spec.kind != kind:
-                raise ValueError(f"metric {name!r} is a {spec.kind}, not a {kind}")
-            instrument = self._instruments[name] = self._create(name, spec)
+            instrument = self._instruments[name] = self._create(name, _declared(name, kind))
         return instrument
 
-    def _new_counter(self, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    def _new_counter(self, name: str) -> dict[SeriesKey, float]:
         self._instrument(name, "counter")  # raises for a name declared as another kind
         return self._counters[name]
 
@@ -195,6 +190,20 @@ class Telemetry:
         self._meter_provider.shutdown()
 
 
+def _series_key(attributes: dict[str, str]) -> SeriesKey:
+    """One key per attribute set, whatever order the keywords came in."""
+    return tuple(sorted(attributes.items())) if len(attributes) > 1 else tuple(attributes.items())
+
+
+def _declared(name: str, kind: str) -> MetricSpec:
+    """The catalogue's spec of ``name``, which must be a ``kind``. A counter nobody declared still
+    works (it is exported without help text); a unit test keeps the catalogue complete."""
+    spec = METRICS.get(name) or MetricSpec("counter", "")
+    if spec.kind != kind:
+        raise ValueError(f"metric {name!r} is a {spec.kind}, not a {kind}")
+    return spec
+
+
 class _Histogram:
     """Bucket counts per attribute set: ``[count of values <= bound for each bound (not cumulative),
     count above the last bound, sum]``."""
@@ -202,9 +211,9 @@ class _Histogram:
     def __init__(self, name: str, spec: MetricSpec) -> None:
         self.name = f"linguaflow_{name}" + {"s": "_seconds", "": ""}[spec.unit]
         self.spec = spec
-        self.series: dict[tuple[tuple[str, str], ...], list[float]] = {}
+        self.series: dict[SeriesKey, list[float]] = {}
 
-    def observe(self, attrs: tuple[tuple[str, str], ...], value: float) -> None:
+    def observe(self, attrs: SeriesKey, value: float) -> None:
         counts = self.series.get(attrs)
         if counts is None:
             counts = self.series[attrs] = [0.0] * (len(self.spec.buckets) + 2)
@@ -213,12 +222,17 @@ class _Histogram:
 
     def family(self) -> HistogramMetricFamily:
         series = list(self.series.items())
-        labels = [k for k, _ in series[0][0]] if series else []
+        # Every label any series has (a series without one exports it empty, which Prometheus
+        # reads as absent), so a call with another attribute set cannot break the exposition.
+        labels = sorted({k for attrs, _ in series for k, _ in attrs})
         family = HistogramMetricFamily(self.name, self.spec.help, labels=labels)
         bounds = [str(float(b)) for b in self.spec.buckets] + ["+Inf"]
         for attrs, counts in series:
+            values = dict(attrs)
             cumulative = list(accumulate(counts[:-1]))
-            family.add_metric([v for _, v in attrs], list(zip(bounds, cumulative, strict=True)), counts[-1])
+            family.add_metric(
+                [values.get(k, "") for k in labels], list(zip(bounds, cumulative, strict=True)), counts[-1]
+            )
         return family
 
 
@@ -232,10 +246,7 @@ class _Histograms(Collector):
         return self._by_name.get(name)
 
     def declare(self, name: str) -> _Histogram:
-        spec = METRICS.get(name) or MetricSpec("counter", "")
-        if spec.kind != "histogram":
-            raise ValueError(f"metric {name!r} is a {spec.kind}, not a histogram")
-        return self._by_name.setdefault(name, _Histogram(name, spec))
+        return self._by_name.setdefault(name, _Histogram(name, _declared(name, "histogram")))
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
         for histogram in list(self._by_name.values()):

@@ -97,6 +97,15 @@ def test_histogram_bounds_are_inclusive_and_series_are_per_attribute_set() -> No
     assert got[("linguaflow_sink_batch_rows_sum", ())] == 7
 
 
+def test_a_histogram_observed_with_other_attribute_sets_still_exports() -> None:
+    t = Telemetry()
+    t.observe("provider_latency", 0.2, provider="deepl")
+    t.observe("provider_latency", 0.3)  # no attributes: the label is exported empty
+    got = samples(t)
+    assert got[("linguaflow_provider_latency_seconds_count", (("provider", "deepl"),))] == 1
+    assert got[("linguaflow_provider_latency_seconds_count", (("provider", ""),))] == 1
+
+
 def test_a_metric_is_used_as_what_it_was_declared() -> None:
     t = Telemetry()
     with pytest.raises(ValueError, match="is a counter"):
