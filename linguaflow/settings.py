@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     cache_ttl_long_s: float = Field(default=0, ge=0)
     cache_ttl_tenants: dict[str, float] = Field(default_factory=dict)
     cache_sweep_s: float = Field(default=60, gt=0)
+    # Where the worker keeps the cache table: "memory" (every entry in the process: fastest, memory
+    # grows with the cache) or "disk" (RocksDB under CACHE_DIR in CACHE_DISK_MEMORY_MIB of memory;
+    # a clean restart reads only the changelog written since it stopped).
+    cache_store: Literal["memory", "disk"] = "memory"
+    cache_dir: Path | None = None  # default: LOCAL_DIR/cache-<WEB_PORT> (one per worker on a host)
+    cache_disk_memory_mib: int = Field(default=64, ge=8)
 
     # --- Provider endpoints and keys (keys are secrets: never logged) ---------------------------
     deepl_api_key: SecretStr | None = None
@@ -160,6 +166,10 @@ class Settings(BaseSettings):
     @property
     def pg_data_dir(self) -> Path:
         return self.local_dir / "postgres"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.cache_dir or self.local_dir / f"cache-{self.web_port}"
 
     @property
     def kafka_url(self) -> str:

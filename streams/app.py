@@ -25,7 +25,7 @@ from linguaflow.kafka import Publisher, faust_credentials
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
 from schemas import DeadLetter, decode_validated_request, encode_request
-from streams.cache_store import cache_table
+from streams.cache_store import DiskCacheStore, cache_table
 from streams.dedup import DedupEngine, EngineConfig
 from streams.evictions import EvictionFollower
 from streams.faust_app import LinguaflowApp
@@ -140,6 +140,8 @@ class StreamsRuntime:
             **raw,
         )
         self.table = cache_table(self.app, settings, changelog, self.sender)
+        if settings.cache_store == "disk":  # runs after the agents, evictions and sweeps stopped
+            self.app.stop_hooks.append(self._close_cache)
         self.provider = provider
         self._rereads: set[Any] = set()  # partitions with a re-read of skipped records under way
         self.engine = DedupEngine(
@@ -269,6 +271,10 @@ class StreamsRuntime:
 
     async def _sweep_expired(self) -> None:
         self.engine.evict_expired()
+
+    async def _close_cache(self) -> None:
+        store: DiskCacheStore = self.table.data  # type: ignore[assignment]
+        await store.close()
 
     async def _know_partitions(self) -> None:
         """Partition counts the agents compute partitions with, synchronously."""

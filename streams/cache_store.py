@@ -31,6 +31,7 @@ from faust.stores.memory import Store as MemoryStore
 from linguaflow.batch_send import BatchSender
 from linguaflow.kafka import PartitionReader
 from linguaflow.settings import Settings
+from streams.cache_disk import DiskEntries, checkpoint_offsets, retention_s, usable_offsets
 
 log = logging.getLogger("linguaflow.streams")
 
@@ -105,12 +106,20 @@ class CacheStore(MemoryStore[bytes, bytes]):
         end = self._loaded.get(tp.partition)
         return None if end is None else end - 1  # faust counts the last offset applied
 
-    def written(self, key: bytes, partition: int) -> None:
-        self._key_partition[key] = partition
+    def written(self, key: bytes, partition: int, deleted: bool) -> None:
+        if not deleted:
+            self._key_partition[key] = partition
 
     def __delitem__(self, key: bytes) -> None:
         del self.data[key]
         self._key_partition.pop(key, None)
+
+    def _hold(self, keep: set[int], reads: Reads) -> int:
+        """Keep what is held of the partitions ``keep`` not read whole; returns how many entries went."""
+        return keep_only(self.data, self._key_partition, keep - reads.whole)
+
+    def _apply(self, records: list[Any]) -> None:
+        apply_records(self.data, self._key_partition, records)
 
     async def on_rebalance(
         self, assigned: set[Any], revoked: set[Any], newly_assigned: set[Any], generation_id: int = 0
@@ -124,10 +133,10 @@ class CacheStore(MemoryStore[bytes, bytes]):
         async with PartitionReader(settings) as reader:
             bounds = await reader.bounds([TopicPartition(topic, p) for p in sorted(keep)])
             reads = plan_reads(self._loaded, {tp.partition: b for tp, b in bounds.items()})
-            dropped = keep_only(self.data, self._key_partition, keep - reads.whole)
+            dropped = self._hold(keep, reads)
             ranges = {tp: (reads.starts[tp.partition], end) for tp, (_, end) in bounds.items()}
             async for records in reader.read(ranges):
-                apply_records(self.data, self._key_partition, records)
+                self._apply(records)
                 count += len(records)
         self._loaded = {tp.partition: end for tp, (_, end) in bounds.items()}
         log.info(
@@ -146,11 +155,71 @@ class CacheStore(MemoryStore[bytes, bytes]):
         (faust's memory store scans every key here for that)."""
 
 
+class DiskCacheStore(CacheStore):
+    """A ``CacheStore`` whose entries are in RocksDB (``CACHE_STORE=disk``; streams/cache_disk.py):
+    after a clean stop its checkpoint says where each partition's load reads on from."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # faust's options are set after __post_init__
+        settings: Settings = self.options["settings"]  # type: ignore[index]
+        writes: BatchSender = self.options["writes"]  # type: ignore[index]
+        topic = settings.cache_topic
+        self.entries = DiskEntries(
+            settings.cache_path,
+            settings.cache_disk_memory_mib,
+            settings.partitions,
+            lambda key: writes.partition_for(topic, key),
+        )
+        self.data = self.entries
+        checkpoint = self.entries.take_checkpoint()
+        max_age_s = retention_s(settings.cache_topic_config)
+        self._loaded = usable_offsets(checkpoint, topic, time.time(), max_age_s)
+        self._checkpoint_counts = {} if checkpoint is None else checkpoint.counts
+        self._own: dict[int, int] = {}  # partition -> this worker's writes since the last load
+        log.info("cache on disk", extra={"path": str(settings.cache_path), "checkpoint": self._loaded})
+
+    def __getitem__(self, key: bytes) -> bytes:
+        return self.entries[key]  # one lookup (faust's asks ``in`` first)
+
+    def written(self, key: bytes, partition: int, deleted: bool) -> None:
+        """Counted (a key's database is found by its partition): the checkpoint may skip this
+        worker's own writes since the last load, which its databases hold already."""
+        self._own[partition] = self._own.get(partition, 0) + 1
+
+    def __delitem__(self, key: bytes) -> None:
+        del self.entries[key]
+
+    def _hold(self, keep: set[int], reads: Reads) -> int:
+        dropped = self.entries.hold(keep, set(reads.whole), self._checkpoint_counts)
+        self._checkpoint_counts, self._own = {}, {}  # the load reads every write made up to here
+        return dropped
+
+    def _apply(self, records: list[Any]) -> None:
+        self.entries.apply(records)
+
+    async def close(self) -> None:
+        """On a clean stop (after the agents and evictions stopped): flush, checkpoint, close."""
+        settings: Settings = self.options["settings"]  # type: ignore[index]
+        writes: BatchSender = self.options["writes"]  # type: ignore[index]
+        topic, ends = settings.cache_topic, {}
+        try:
+            await writes.deliver()
+            async with PartitionReader(settings) as reader:
+                bounds = await reader.bounds([TopicPartition(topic, p) for p in sorted(self._loaded)])
+            ends = {tp.partition: end for tp, (_, end) in bounds.items()}
+        except Exception:  # the broker is gone: read on from the last load instead
+            log.warning("cache checkpoint without end offsets", exc_info=True)
+        offsets = checkpoint_offsets(self._loaded, self._own, ends)
+        self.entries.close(topic, offsets, time.time())
+
+
 class CacheTable(faust.Table[bytes, bytes]):
     """A faust Table on a ``CacheStore``; it tells the store the partition of every write."""
 
     def _new_store_by_url(self, url: Any) -> CacheStore:
-        return CacheStore(
+        settings: Settings = self.options["settings"]  # type: ignore[index]
+        store = DiskCacheStore if settings.cache_store == "disk" else CacheStore
+        return store(
             url,
             self.app,
             self,
@@ -178,9 +247,8 @@ class CacheTable(faust.Table[bytes, bytes]):
         partition = writes.partition_for(topic, key)
         writes.add(topic, value, key=key, partition=partition)
         writes.flush_soon()
-        if value is not None:
-            store: CacheStore = self.data  # type: ignore[assignment]
-            store.written(key, partition)
+        store: CacheStore = self.data  # type: ignore[assignment]
+        store.written(key, partition, value is None)
 
 
 def cache_table(app: faust.App, settings: Settings, changelog: Any, writes: BatchSender) -> CacheTable:
