@@ -29,7 +29,8 @@ BENCH_ENV = {
 
 
 class Infra:
-    def __init__(self) -> None:
+    def __init__(self, cache_store: str = "memory") -> None:
+        self.cache_store = cache_store  # the workers' CACHE_STORE
         self.home = scratch_dir("bench")
         self.broker: Broker | None = None
         self.postgres: EmbeddedPostgres | None = None
@@ -47,6 +48,7 @@ class Infra:
         tmp.mkdir(parents=True, exist_ok=True)
         stack = await make_stack(self.broker, self.postgres.url, tmp)
         stack.env.update(BENCH_ENV)
+        stack.env["LINGUAFLOW_CACHE_STORE"] = self.cache_store
         return stack
 
     def worker(self, stack: Stack, name: str, *, profile_to: Path | None = None) -> WorkerProcess:

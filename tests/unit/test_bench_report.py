@@ -1,0 +1,27 @@
+"""The benchmark report's RSS rules: peak over the first sample, and the same once start-up is over."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.report import rss_drift, rss_drift_settled
+
+# (t, rss_mib, cpu_s): a fixed-size buffer fills in the first seconds, then memory is flat
+FILLS_THEN_FLAT = [
+    [0.0, 100.0, 0.0],
+    [1.0, 150.0, 1.0],
+    [2.0, 160.0, 2.0],
+    *([t, 162.0, t] for t in range(3, 60)),
+]
+GROWS = [[float(t), 100.0 + 10 * t, float(t)] for t in range(60)]
+
+
+def test_the_rss_rules_tell_a_buffer_that_fills_from_memory_that_grows() -> None:
+    assert rss_drift(FILLS_THEN_FLAT) == pytest.approx(0.62)
+    assert rss_drift_settled(FILLS_THEN_FLAT) == 0.0
+    assert rss_drift_settled(GROWS) > 3  # 160 -> 690 MiB over the last 90 %
+
+
+def test_too_few_samples_give_no_drift() -> None:
+    assert rss_drift([[0.0, 1.0, 0.0]]) is None
+    assert rss_drift_settled([]) is None
