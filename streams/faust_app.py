@@ -4,7 +4,9 @@
 - **how the agents' records arrive**: faust's fetch loop hands the records of the agents' topics
   to one batch handler per fetch (``take_over_fetching``) instead of dispatching each through
   its per-event machinery, which cost most of the worker's CPU per request; other topics (the
-  changelog during table recovery) still take faust's path;
+  changelog during table recovery) still take faust's path; each batch tells faust's monitor
+  its partitions are being processed (faust's streams do that per event, and its consumer
+  thread logs an error every few seconds for a partition with a backlog and no such mark);
 - **commits**: the offset faust commits for a partition is our ``OffsetTracker``'s watermark
   (see streams/offsets.py), not faust's own reading of its acks, and work in flight is settled
   before faust commits on a rebalance or shutdown (its cache writes included, so they reach the
@@ -21,6 +23,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Iterator, Set
 from typing import Any
 
@@ -60,6 +63,15 @@ def take_over_offsets(consumer: Any, tracker: OffsetTracker, tracked: Set[str]) 
     consumer.seek_to_committed = seek_and_begin
     consumer._filter_tps_with_pending_acks = pending_commits
     consumer._new_offset = tracker.commit_offset
+
+
+def mark_inbound(monitor: Any, batch: list[Any]) -> None:
+    """What faust's streams tell its monitor per event, once per partition of a batch: faust's
+    consumer thread logs "Stream has not started processing" every few seconds for a partition
+    with unread records and no inbound time, once the worker has run 5 minutes with a backlog."""
+    now = time.monotonic()
+    for tp in {message.tp for message in batch}:
+        monitor.stream_inbound_time[tp] = now
 
 
 def take_over_fetching(consumer: Any, tracked: Set[str], handle: BatchHandler, settle: Hook) -> None:
@@ -108,6 +120,7 @@ def take_over_fetching(consumer: Any, tracked: Set[str], handle: BatchHandler, s
                     else:
                         await deliver(message)
                 if batch:
+                    mark_inbound(consumer.app.monitor, batch)
                     await handle(batch)
                 consumer.diag.unset_flag(CONSUMER_FETCHING)
         except consumer.consumer_stopped_errors:
