@@ -89,7 +89,9 @@ async def test_a_worker_recovers_exactly_the_entries_of_the_cache_topic(stack: S
     assert worker.stop() == 0, worker.log_tail()
 
 
-async def test_rebalances_leave_each_worker_the_entries_of_its_partitions(stack: Stack) -> None:
+@pytest.mark.parametrize("store", ["memory", "disk"])
+async def test_rebalances_leave_each_worker_the_entries_of_its_partitions(stack: Stack, store: str) -> None:
+    stack.env["LINGUAFLOW_CACHE_STORE"] = store  # disk: each worker's folder is by its web port
     first = stack.start_worker("a").wait_ready()
     await run_synthetic(stack, 80, 0.0, seed=71, run_id="one", worker=first)
     evicted = sorted(await load_cache_view(stack.settings))[:10]
