@@ -25,3 +25,4 @@ def test_the_rss_rules_tell_a_buffer_that_fills_from_memory_that_grows() -> None
 def test_too_few_samples_give_no_drift() -> None:
     assert rss_drift([[0.0, 1.0, 0.0]]) is None
     assert rss_drift_settled([]) is None
+    assert rss_drift_settled([[0.0, 100.0, 0.0], [1.0, 120.0, 1.0]]) is None  # one sample from 10 % in
