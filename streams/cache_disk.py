@@ -89,7 +89,7 @@ def decode_checkpoint(raw: bytes) -> Checkpoint | None:
         return None
 
 
-def _options(memory_mib: int, partitions: int) -> tuple[Options, Cache]:
+def _options(memory_mib: int, partitions: int) -> Options:
     budget = memory_mib << 20
     cache = Cache(budget)
     table = BlockBasedOptions()
@@ -105,7 +105,7 @@ def _options(memory_mib: int, partitions: int) -> tuple[Options, Cache]:
     options.set_write_buffer_manager(manager)
     options.set_write_buffer_size(max(1 << 20, budget // 4 // max(partitions, 1)))
     options.set_max_write_buffer_number(2)
-    return options, cache
+    return options  # the cache lives as long as the options that share it
 
 
 class DiskEntries(MutableMapping[bytes, bytes]):
@@ -117,7 +117,7 @@ class DiskEntries(MutableMapping[bytes, bytes]):
     ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
-        self._options, self._cache = _options(memory_mib, partitions)
+        self._options = _options(memory_mib, partitions)
         self._write = WriteOptions()
         self._write.disable_wal = True  # type: ignore[assignment,method-assign]  # durability is the changelog's; see the module docstring
         self._partition_of = partition_of
@@ -200,8 +200,9 @@ class DiskEntries(MutableMapping[bytes, bytes]):
         dropped = 0
         for partition in set(self._dbs) - keep:
             dropped += self._close(partition)
+        kept = {self._path(partition) for partition in keep}
         for path in self.root.glob("p*"):
-            if path.name[1:] not in {str(p) for p in keep}:
+            if path not in kept:
                 shutil.rmtree(path, ignore_errors=True)
         for partition in sorted(keep):
             if partition in whole:
