@@ -191,3 +191,60 @@ async def test_an_unreachable_database_is_retriable() -> None:
     finally:
         await pool.close()
     assert failed.value.retriable is True
+
+
+async def _store_keys(db_url: str, first: int, last: int, *, analyze: bool = False) -> None:
+    """Keys ``k<first>`` .. ``k<last>`` as stored translations (version 1)."""
+    conn = await asyncpg.connect(db_url)
+    try:
+        await conn.execute(
+            "INSERT INTO translations (cache_key, tenant, source_lang, target_lang, format,"
+            " source_text, translated_text, provider, model, version, translated_at)"
+            " SELECT 'k' || i, 't', 'en', 'de', 'text', 'Hello', 'Hallo', 'pseudo', 'pseudo/1', 1,"
+            " now() FROM generate_series($1::int, $2::int) AS i",
+            first,
+            last,
+        )
+        if analyze:
+            await conn.execute("ANALYZE translations")
+    finally:
+        await conn.close()
+
+
+async def test_the_key_lookup_probes_the_primary_key_in_a_plan_made_when_the_table_was_small(
+    db_url: str,
+) -> None:
+    """The sink's connection plans its lookup while ``translations`` holds 200 keys (analyzed),
+    and keeps that plan (Postgres caches a prepared statement's generic plan after five runs; here
+    from the first) while 20,000 keys arrive with no ANALYZE in between, as in a new deployment
+    or a fast backfill. Unless told otherwise, the planner's choice then was a sequential scan comparing
+    every stored key with every key of the batch (77-85 ms per 1,000-key batch at 17,000 keys in
+    the benchmark). auto_explain reports each plan the sink's connection runs, as it runs it."""
+    plans: list[str] = []
+
+    async def explained(c: Any) -> None:
+        await prepare_connection(c)
+        await c.execute("LOAD 'auto_explain'")
+
+    async def each_acquire(c: Any) -> None:  # the pool's release resets settings and listeners
+        c.add_log_listener(lambda _conn, message: plans.append(message.message))
+        await c.execute(
+            "SET auto_explain.log_min_duration = 0; SET client_min_messages = log;"
+            " SET plan_cache_mode = force_generic_plan"
+        )
+
+    await _store_keys(db_url, 1, 200, analyze=True)
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=1, init=explained, setup=each_acquire)
+    sink = PostgresResultSink(pool)
+    try:
+        await sink.write(batch_of(result("r-first", "first")))
+        await _store_keys(db_url, 201, 20_000)
+        keys = [f"k{i}" for i in range(1, 20000, 40)] + ["new-1", "new-2"]
+        plans.clear()
+        outcome = await sink.write(batch_of(*(result(f"r-{k}", k, version=2) for k in keys)))
+    finally:
+        await pool.close()
+    assert outcome == WriteOutcome(translations_changed=len(keys), requests_inserted=len(keys))
+    lookups = [p for p in plans if "FROM translations WHERE cache_key = ANY" in p]
+    assert len(lookups) == 1, plans
+    assert "Seq Scan" not in lookups[0] and "Index" in lookups[0], lookups[0][-600:]
