@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.infra import Infra, ProcessSampler
-from bench.load import latency_series, publish_requests, run_requests, sink_rows_per_s, wait_rows
+from bench.load import (
+    latency_series,
+    publish_requests,
+    rows_inserted,
+    run_requests,
+    sink_rows_per_s,
+    wait_rows,
+)
 from tests.harness import Stack, WorkerProcess
 
 DUP_RATIOS = (0.0, 0.5, 0.9, 0.99)
@@ -28,9 +35,10 @@ async def one_run(
     before = worker.stats()["counters"]
     cpu_before = sampler.sample()[2]
     t0 = sampler.sample()[0]
+    inserted = rows_inserted([worker])
     started = await publish_requests(stack.settings, requests, rate_per_s=rate_per_s)
     published_s = time.monotonic() - started
-    summary = await wait_rows(stack.settings, run_id, len(requests), started=started)
+    summary = await wait_rows(stack.settings, run_id, len(requests), started, inserted=inserted)
     await asyncio.sleep(0.3)  # let the worker's counters settle after the last row
     after = worker.stats()["counters"]
     cpu_s = sampler.sample()[2] - cpu_before

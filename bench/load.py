@@ -1,12 +1,14 @@
 """Load generation and observation: synthetic requests stamped with their publish time (so
-``latency_ms`` in Postgres is produce -> result), full-speed and paced publishing, and polling
-Postgres until every request of a run is a row."""
+``latency_ms`` in Postgres is produce -> result), full-speed and paced publishing, and waiting
+until every request of a run is a row in Postgres."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -18,6 +20,7 @@ from linguaflow.kafka import Publisher
 from linguaflow.settings import Settings
 from linguaflow.synthetic import synthetic_requests
 from schemas import TranslationResult
+from tests.harness import WorkerProcess
 
 
 def run_requests(
@@ -60,7 +63,6 @@ async def publish_requests(
     return started
 
 
-_ROWS = "SELECT count(*) FROM translation_requests WHERE request_id LIKE $1"
 _SUMMARY = """
 SELECT count(*) AS rows, count(DISTINCT cache_key) AS unique_keys,
        count(*) FILTER (WHERE outcome = 'hit') AS hits,
@@ -74,27 +76,51 @@ FROM translation_requests WHERE request_id LIKE $1
 """
 
 
+def rows_inserted(workers: Sequence[WorkerProcess]) -> Callable[[], int]:
+    """Request rows the workers' sinks have inserted since this call: their ``/stats`` counter
+    ``sink_requests_inserted``, counted after each database commit (a re-delivered row is not
+    counted again). A worker that does not answer adds nothing."""
+
+    def total() -> int:
+        n = 0
+        for worker in workers:
+            with contextlib.suppress(OSError):
+                n += int(worker.stats()["counters"].get("sink_requests_inserted", 0))
+        return n
+
+    base = total()
+    return lambda: total() - base
+
+
 async def wait_rows(
-    settings: Settings, run_id: str, expected: int, started: float, stall_s: float = 180
+    settings: Settings,
+    run_id: str,
+    expected: int,
+    started: float,
+    *,
+    inserted: Callable[[], int],
+    stall_s: float = 180,
 ) -> dict[str, Any]:
-    """Poll until ``expected`` rows of the run exist, or none was added for ``stall_s`` (a run of
-    any size ends; an incomplete one says so). Returns the summary, the time of the last row
-    (seconds after ``started``) and the row count over time."""
-    pool = await create_pool(settings, max_size=1)
-    pattern = f"{run_id}-%"
+    """Poll ``inserted`` (see ``rows_inserted``) until ``expected`` rows are in, or none was
+    added for ``stall_s`` (a run of any size ends; an incomplete one says so), then count and
+    summarise the run's rows in Postgres once: ``complete`` is Postgres' count. Not a count(*)
+    per poll: it reads every row of the run each time, 27-31 ms at 150,000 rows every 50 ms and
+    growing, Postgres CPU taken from the worker on a 2-core machine. Returns the summary, the
+    time of the last row (seconds after ``started``) and the row count over time."""
     series: list[tuple[float, int]] = []
+    progressed = time.monotonic()
+    while True:
+        rows = inserted()
+        now = time.monotonic() - started
+        if not series or rows != series[-1][1]:
+            series.append((now, rows))
+            progressed = time.monotonic()
+        if rows >= expected or time.monotonic() - progressed > stall_s:
+            break
+        await asyncio.sleep(0.05)
+    pool = await create_pool(settings, max_size=1)
     try:
-        progressed = time.monotonic()
-        while True:
-            rows = int(await pool.fetchval(_ROWS, pattern))
-            now = time.monotonic() - started
-            if not series or rows != series[-1][1]:
-                series.append((now, rows))
-                progressed = time.monotonic()
-            if rows >= expected or time.monotonic() - progressed > stall_s:
-                break
-            await asyncio.sleep(0.05)
-        summary = dict(await pool.fetchrow(_SUMMARY, pattern))
+        summary = dict(await pool.fetchrow(_SUMMARY, f"{run_id}-%"))
     finally:
         await pool.close()
     summary["complete"] = summary["rows"] >= expected

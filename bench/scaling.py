@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.e2e import DUP_RATIOS
 from bench.infra import Infra
-from bench.load import publish_requests, run_requests, wait_rows
+from bench.load import publish_requests, rows_inserted, run_requests, wait_rows
 
 DUP_RATIO = DUP_RATIOS[2]  # 90 %
 
@@ -24,8 +24,9 @@ async def run_workers(infra: Infra, workers: int, requests: int) -> dict[str, An
         proc.wait_ready()
     load = run_requests(run_id, space=run_id, count=requests, dup_ratio=DUP_RATIO)
     try:
+        inserted = rows_inserted(procs)
         started = await publish_requests(stack.settings, load)
-        summary = await wait_rows(stack.settings, run_id, requests, started=started)
+        summary = await wait_rows(stack.settings, run_id, requests, started, inserted=inserted)
     finally:
         exit_codes = [proc.stop() for proc in procs]
     elapsed = summary["last_row_s"] or float("nan")

@@ -90,19 +90,22 @@ def build_runtime(settings: Settings) -> StreamsRuntime:
     app.start_hooks.append(sink.start)  # after the publisher (DLQ) starts, and stops before it
     app.stop_hooks.append(sink.stop)
     _add_lag_timer(runtime, sink)
-    _add_pages(runtime, sink)
-    _freeze_heap_when_recovered(runtime)
+    _add_pages(runtime, sink, _freeze_heap_when_recovered(runtime))
     return runtime
 
 
-def _freeze_heap_when_recovered(runtime: StreamsRuntime) -> None:
+def _freeze_heap_when_recovered(runtime: StreamsRuntime) -> dict[str, int]:
+    """Freeze once the cache is recovered; the returned dict says how many objects, when done."""
     app = runtime.app
+    frozen = {"objects": 0}
 
     async def freeze_startup_heap() -> None:
         await app.tables.recovery.completed.wait()  # type: ignore[attr-defined]
-        log.info("heap frozen", extra={"objects": settle_worker_heap()})
+        frozen["objects"] = settle_worker_heap()
+        log.info("heap frozen", extra=frozen)
 
     app.task(freeze_startup_heap)
+    return frozen
 
 
 def _closer(telemetry: Telemetry) -> Callable[[], Awaitable[None]]:
@@ -153,7 +156,7 @@ def _input_position(runtime: StreamsRuntime) -> tuple[dict[str, int], int]:
     return offsets, unread
 
 
-def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink) -> None:
+def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink, frozen: dict[str, int]) -> None:
     app = runtime.app
     stall = StallWatch(runtime.settings.stall_after_s * 1000)
 
@@ -193,7 +196,7 @@ def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink) -> None:
                 "cache_entries": len(runtime.table),
                 "provider": runtime.provider.name,
                 "breakers": runtime.provider.breaker_states(),
-                "heap": heap_stats(),
+                "heap": heap_stats(frozen["objects"]),
             }
         )
 
