@@ -119,7 +119,7 @@ class StreamsRuntime:
             table_standby_replicas=0,
         )
         self.publisher = Publisher(settings)
-        # keyed requests, dead letters and the cache table's changelog
+        # keyed requests, results, the rekey agent's dead letters and the cache table's changelog
         self.sender = BatchSender(self.publisher, self._fatal)
         self.app.start_hooks.append(self.publisher.start)
         self.app.start_hooks.append(self._know_partitions)
@@ -147,7 +147,7 @@ class StreamsRuntime:
         self.engine = DedupEngine(
             provider,
             _CacheView(self.table),
-            KafkaOutbox(self.publisher, settings, telemetry),
+            KafkaOutbox(self.publisher, self.sender, settings, telemetry),
             EngineConfig(
                 linger_ms=settings.provider_linger_ms,
                 max_inflight_batches=settings.provider_max_inflight_batches,

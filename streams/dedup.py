@@ -2,8 +2,9 @@
 on that call (single-flight); otherwise -> batch it for the provider.
 
 It knows nothing of faust: the cache is a MutableMapping (a faust Table in production), output goes
-through an ``Outbox`` that returns delivery futures, and ``ack`` callbacks release input offsets
-only once the result (or DLQ record) for that request is acknowledged by the broker.
+through an ``Outbox`` (results with the ``ack`` to run on delivery, dead letters with a delivery
+future), and ``ack`` callbacks release input offsets only once the result (or DLQ record) for
+that request is acknowledged by the broker.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ Clock = Callable[[], float]  # epoch milliseconds
 
 
 class Outbox(Protocol):
-    async def result(self, result: TranslationResult) -> asyncio.Future[Any]: ...
+    def result(self, result: TranslationResult, ack: Callable[[], None]) -> None:
+        """Queue ``result``; ``ack`` runs once the broker has it. A failed delivery is fatal, the
+        outbox's own business (``BatchSender``'s ``on_failure``)."""
+
     async def dead_letter(self, value: bytes, letter: DeadLetter) -> asyncio.Future[Any]: ...
 
 
@@ -281,7 +285,7 @@ class DedupEngine:
             traceparent=waiter.keyed.traceparent,
         )
         self._telemetry.count("results", outcome=result.outcome)
-        self._ack_when_delivered(await self._outbox.result(result), waiter.ack)
+        self._outbox.result(result, waiter.ack)
 
     def _ack_when_delivered(self, fut: asyncio.Future[Any], ack: Callable[[], None]) -> None:
         def done(f: asyncio.Future[Any]) -> None:

@@ -36,7 +36,8 @@ class FakeClock:
 
 
 class FakeOutbox:
-    """Records what the engine sends. ``hold=True`` returns futures the test resolves later."""
+    """Records what the engine sends. ``hold=True``: deliveries wait until the test resolves
+    ``futures`` (one per result or dead letter, in order)."""
 
     def __init__(self, *, hold: bool = False) -> None:
         self.hold = hold
@@ -51,9 +52,12 @@ class FakeOutbox:
         self.futures.append(fut)
         return fut
 
-    async def result(self, result: TranslationResult) -> asyncio.Future[Any]:
+    def result(self, result: TranslationResult, ack: Callable[[], None]) -> None:
+        """Like the BatchSender: ``ack`` once delivered; a failure is the sender's (not acked)."""
         self.results.append(result)
-        return self._future()
+        self._future().add_done_callback(
+            lambda f: None if f.cancelled() or f.exception() is not None else ack()
+        )
 
     async def dead_letter(self, value: bytes, letter: DeadLetter) -> asyncio.Future[Any]:
         self.letters.append((value, letter))
@@ -353,10 +357,21 @@ async def test_acks_happen_only_after_delivery() -> None:
     assert h.fatal == []
 
 
-async def test_a_failed_delivery_is_fatal_and_not_acked() -> None:
-    h = Harness(hold=True)
+def raise_(exc: Exception) -> Callable[[Sequence[TranslationJob]], list[Translated]]:
+    def behaviour(batch: Sequence[TranslationJob]) -> list[Translated]:
+        raise exc
+
+    return behaviour
+
+
+QUOTA = ProviderError("quota exhausted", reason="quota", retriable=False)
+
+
+async def test_a_failed_dead_letter_delivery_is_fatal_and_not_acked() -> None:
+    h = Harness(CountingProvider(raise_(QUOTA)), hold=True)
     await h.send(keyed("a"))
     await h.engine.drain()
+    assert len(h.outbox.letters) == 1
     boom = RuntimeError("broker said no")
     h.outbox.futures[0].set_exception(boom)
     await settle()
@@ -364,8 +379,8 @@ async def test_a_failed_delivery_is_fatal_and_not_acked() -> None:
     assert h.acks.done == []
 
 
-async def test_a_cancelled_delivery_is_fatal_and_not_acked() -> None:
-    h = Harness(hold=True)
+async def test_a_cancelled_dead_letter_delivery_is_fatal_and_not_acked() -> None:
+    h = Harness(CountingProvider(raise_(QUOTA)), hold=True)
     await h.send(keyed("a"))
     await h.engine.drain()
     h.outbox.futures[0].cancel()
@@ -375,15 +390,8 @@ async def test_a_cancelled_delivery_is_fatal_and_not_acked() -> None:
     assert h.acks.done == []
 
 
-def raise_(exc: Exception) -> Callable[[Sequence[TranslationJob]], list[Translated]]:
-    def behaviour(batch: Sequence[TranslationJob]) -> list[Translated]:
-        raise exc
-
-    return behaviour
-
-
 async def test_non_retriable_provider_error_dead_letters_every_waiter() -> None:
-    provider = CountingProvider(raise_(ProviderError("quota exhausted", reason="quota", retriable=False)))
+    provider = CountingProvider(raise_(QUOTA))
     h = Harness(provider, hold=True)
     a1, a2, b = keyed("a1", offset=10), keyed("a2", offset=11), keyed("b", "Other", offset=12)
     await h.send(a1)
