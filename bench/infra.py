@@ -5,6 +5,7 @@ stopped by ``close()``."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,12 @@ class Infra:
             stack.workers.append(worker)
         self.workers.append(worker)
         return worker
+
+    def sink(self, stack: Stack, name: str) -> WorkerProcess:
+        """``linguaflow sink`` with its own web port (for workers with ``WORKER_SINK=false``)."""
+        sink = stack.start_sink(name)
+        self.workers.append(sink)
+        return sink
 
     def close(self) -> None:
         for worker in self.workers:
@@ -125,11 +132,17 @@ class ProcessSampler:
             self._thread.join()
 
 
+KAFKA_SEGMENT = re.compile(r"\d{20}\.log")  # a broker's data file (records), not a log to keep
+
+
 def keep_dir(src: Path, dst: Path) -> None:
-    """Copy worker logs into the report folder before the scratch dir goes."""
+    """Copy the processes' logs (workers, broker, Postgres) into the report folder before the
+    scratch dir goes. Kafka's segment files end in ``.log`` too and are left out: a full run
+    holds gigabytes of them (copying them once filled the disk and lost the run's report)."""
     dst.mkdir(parents=True, exist_ok=True)
     for log in src.rglob("*.log"):
-        shutil.copy(log, dst / f"{log.parent.name}-{log.name}")
+        if not KAFKA_SEGMENT.fullmatch(log.name):
+            shutil.copy(log, dst / f"{log.parent.name}-{log.name}")
 
 
 class Settler:

@@ -160,11 +160,11 @@ def runs_table(runs: dict[str, Any]) -> list[str]:
 
 
 def scaling_table(scaling: dict[str, Any]) -> list[str]:
-    lines = ["| workers | req/s | p50 / p99 ms | complete |", "|---|---|---|---|"]
+    lines = ["| workers | sink processes | req/s | p50 / p99 ms | complete |", "|---|---|---|---|---|"]
     for r in scaling.values():
         lines.append(
-            f"| {r['workers']} | {_f(r['requests_per_s'])} | {_f(r['p50_ms'])} / {_f(r['p99_ms'])} "
-            f"| {r['complete']} |"
+            f"| {r['workers']} | {r.get('sinks', 0)} | {_f(r['requests_per_s'])} "
+            f"| {_f(r['p50_ms'])} / {_f(r['p99_ms'])} | {r['complete']} |"
         )
     return lines
 

@@ -1,5 +1,6 @@
 """Scaling: the same 90 % duplicate load on 1 and on 2 worker processes (one consumer group, the
-same 4 partitions), each on a fresh stack. Throughput is first publish to last row in Postgres."""
+same 4 partitions), and on 1 worker whose sink runs as a process of its own (``linguaflow sink``,
+``WORKER_SINK=false``), each on a fresh stack. Throughput is first publish to last row in Postgres."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from bench.infra import Infra
 from bench.load import publish_requests, rows_inserted, run_requests, wait_rows
 
 DUP_RATIO = DUP_RATIOS[2]  # 90 %
+SHAPES = {"workers_1": (1, 0), "workers_2": (2, 0), "workers_1_sink_1": (1, 1)}  # (workers, sinks)
 
 
-async def run_workers(infra: Infra, workers: int, requests: int) -> dict[str, Any]:
-    run_id = f"scale{workers}"
+async def run_workers(infra: Infra, workers: int, requests: int, *, sinks: int = 0) -> dict[str, Any]:
+    run_id = f"scale{workers}s{sinks}"
     stack = await infra.stack(run_id)
+    if sinks:
+        stack.env["LINGUAFLOW_WORKER_SINK"] = "false"
     procs = [infra.worker(stack, f"{run_id}-w{i}") for i in range(workers)]
+    procs += [infra.sink(stack, f"{run_id}-s{i}") for i in range(sinks)]
     for proc in procs:
         proc.wait_ready()
     await asyncio.sleep(2)  # the last one to join triggered a rebalance: let it settle
@@ -32,6 +37,7 @@ async def run_workers(infra: Infra, workers: int, requests: int) -> dict[str, An
     elapsed = summary["last_row_s"] or float("nan")
     return {
         "workers": workers,
+        "sinks": sinks,
         "requests": requests,
         "requests_per_s": requests / elapsed,
         "complete": summary["complete"],
@@ -43,7 +49,8 @@ async def run_workers(infra: Infra, workers: int, requests: int) -> dict[str, An
 
 async def run_scaling(infra: Infra, requests: int) -> dict[str, Any]:
     out = {}
-    for workers in (1, 2):
-        print(f"  scaling: {workers} worker(s), {requests} requests, {DUP_RATIO:.0%} duplicates", flush=True)
-        out[f"workers_{workers}"] = await run_workers(infra, workers, requests)
+    for name, (workers, sinks) in SHAPES.items():
+        shape = f"{workers} worker(s) + {sinks} sink process(es)"
+        print(f"  scaling: {shape}, {requests} requests, {DUP_RATIO:.0%} duplicates", flush=True)
+        out[name] = await run_workers(infra, workers, requests, sinks=sinks)
     return out

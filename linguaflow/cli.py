@@ -42,6 +42,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.sink_service import run_sink
+
+    return run_sink(settings)
+
+
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.produce import publish, read_json_lines
     from linguaflow.synthetic import synthetic_requests
@@ -226,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run a stream worker (re-key, dedup, provider calls, sink)").set_defaults(
         fn=cmd_worker
     )
+    sub.add_parser(
+        "sink", help="run only the sink: results -> Postgres (with LINGUAFLOW_WORKER_SINK=false on workers)"
+    ).set_defaults(fn=cmd_sink)
 
     produce = sub.add_parser("produce", help="publish requests: JSON lines from FILE/stdin, or synthetic")
     produce.add_argument("file", nargs="?", help="JSON-lines file ('-' or absent: stdin)")

@@ -21,11 +21,13 @@ from linguaflow.settings import Settings
 from linguaflow.synthetic import synthetic_requests, unique_count
 
 
-def start_worker(log_path: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``linguaflow worker`` as a child process (its settings come from ``env``)."""
+def start_worker(
+    log_path: str, env: dict[str, str] | None = None, *, command: str = "worker"
+) -> subprocess.Popen[bytes]:
+    """``linguaflow worker`` (or ``sink``) as a child process (its settings come from ``env``)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "linguaflow.cli", "worker"],
+            [sys.executable, "-m", "linguaflow.cli", command],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=os.environ.copy() if env is None else env,

@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     openai_model: str = "gpt-4o-mini"
 
     # --- Sink ------------------------------------------------------------------------------------
+    # Run the sink inside each worker (true), or only in `linguaflow sink` processes (false).
+    worker_sink: bool = True
     sink_group: str = "linguaflow-sink"
     sink_batch_rows: int = Field(default=1000, ge=1)
     sink_flush_ms: int = Field(default=200, ge=1)

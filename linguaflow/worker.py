@@ -1,6 +1,6 @@
 """Composition root of a worker process: settings -> telemetry -> provider -> streams runtime
-(+ sink) -> faust worker, with ``/health``, ``/ready``, ``/stats`` and ``/metrics`` (Prometheus) on
-the faust web server."""
+(+ the sink, unless ``WORKER_SINK=false``) -> faust worker, with ``/health``, ``/ready``,
+``/stats`` and ``/metrics`` (Prometheus) on the faust web server."""
 
 from __future__ import annotations
 
@@ -13,70 +13,16 @@ import faust
 
 from linguaflow.health import Observed, StallWatch, not_ready_reasons
 from linguaflow.heap import heap_stats, settle_worker_heap
-from linguaflow.kafka import Publisher, ensure_topics
+from linguaflow.kafka import ensure_topics
 from linguaflow.lag import LagSource, report_lag
 from linguaflow.logs import logging_config
 from linguaflow.settings import Settings
+from linguaflow.sink_service import SinkService
 from linguaflow.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry, telemetry_for
-from sinks.postgres import PostgresResultSink, sink_pool
-from sinks.runner import ResultSinkRunner
 from streams.app import StreamsRuntime, wall_ms
 from streams.providers.resilient import build_resilient
 
 log = logging.getLogger("linguaflow.worker")
-
-
-class EmbeddedSink:
-    """The sink agent running inside a worker process, started and stopped with it."""
-
-    def __init__(self, settings: Settings, publisher: Publisher, telemetry: Telemetry) -> None:
-        self._settings = settings
-        self._publisher = publisher
-        self._telemetry = telemetry
-        self._pool: Any = None
-        self._runner: ResultSinkRunner | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._pool = await sink_pool(self._settings)
-        self._runner = ResultSinkRunner(
-            self._settings,
-            PostgresResultSink(self._pool, timeout_s=self._settings.sink_write_timeout_s),
-            self._publisher,
-            self._telemetry,
-            clock=wall_ms,
-        )
-        self._task = asyncio.create_task(self._runner.run())
-
-    async def database_ok(self) -> bool:
-        if self._pool is None:
-            return False
-        try:
-            await asyncio.wait_for(self._pool.fetchval("SELECT 1"), 2)
-        except Exception:  # any failure to answer means "not reachable" for readiness
-            return False
-        return True
-
-    async def stop(self) -> None:
-        if self._runner is not None and self._task is not None:
-            self._runner.stop()
-            await self._task
-        if self._pool is not None:
-            await self._pool.close()
-
-    def lag_sources(self) -> list[LagSource]:
-        if self._runner is None:
-            return []
-        consumer = self._runner.consumer
-        return [
-            LagSource(
-                self._settings.sink_group,
-                frozenset({self._settings.results_topic}),
-                consumer.assignment,
-                consumer.position,
-                consumer.end_offsets,
-            )
-        ]
 
 
 def build_runtime(settings: Settings) -> StreamsRuntime:
@@ -86,9 +32,11 @@ def build_runtime(settings: Settings) -> StreamsRuntime:
     app = runtime.app
     app.start_hooks.insert(0, lambda: _ensure_topics(settings))
     app.stop_hooks.insert(0, _closer(telemetry))  # runs last: spans of the final flush are sent
-    sink = EmbeddedSink(settings, runtime.publisher, telemetry)
-    app.start_hooks.append(sink.start)  # after the publisher (DLQ) starts, and stops before it
-    app.stop_hooks.append(sink.stop)
+    sink = None
+    if settings.worker_sink:
+        sink = SinkService(settings, runtime.publisher, telemetry, on_failure=app._crash)
+        app.start_hooks.append(sink.start)  # after the publisher (DLQ) starts, and stops before it
+        app.stop_hooks.append(sink.stop)
     _add_lag_timer(runtime, sink)
     _add_pages(runtime, sink, _freeze_heap_when_recovered(runtime))
     return runtime
@@ -115,7 +63,7 @@ def _closer(telemetry: Telemetry) -> Callable[[], Awaitable[None]]:
     return close
 
 
-def _add_lag_timer(runtime: StreamsRuntime, sink: EmbeddedSink) -> None:
+def _add_lag_timer(runtime: StreamsRuntime, sink: SinkService | None) -> None:
     settings = runtime.settings
     consumer = runtime.app.consumer
     agents = LagSource(
@@ -127,7 +75,7 @@ def _add_lag_timer(runtime: StreamsRuntime, sink: EmbeddedSink) -> None:
     )
 
     async def measure_lag() -> None:
-        await report_lag(runtime.telemetry, [agents, *sink.lag_sources()])
+        await report_lag(runtime.telemetry, [agents, *(sink.lag_sources() if sink else [])])
 
     runtime.app.timer(settings.lag_interval_s, name="consumer_lag")(measure_lag)
 
@@ -156,7 +104,7 @@ def _input_position(runtime: StreamsRuntime) -> tuple[dict[str, int], int]:
     return offsets, unread
 
 
-def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink, frozen: dict[str, int]) -> None:
+def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[str, int]) -> None:
     app = runtime.app
     stall = StallWatch(runtime.settings.stall_after_s * 1000)
 
@@ -167,8 +115,8 @@ def _add_pages(runtime: StreamsRuntime, sink: EmbeddedSink, frozen: dict[str, in
             recovered=app.tables.recovery.completed.is_set(),  # type: ignore[attr-defined]
             rebalancing=bool(app.rebalancing),
             assigned=len(app.consumer.assignment()),
-            database_ok=await sink.database_ok(),
-            stalled=stall.update(wall_ms(), offsets, unread),
+            database_ok=sink is None or await sink.database_ok(),  # no sink here: no database
+            stalled=stall.update(wall_ms(), offsets, unread) or (sink is not None and sink.stalled()),
         )
 
     @app.page("/health")

@@ -30,6 +30,7 @@ class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         await self._runner.flush()  # commit what we wrote before another consumer takes over
+        self._runner.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         return None
@@ -51,6 +52,7 @@ class ResultSinkRunner:
         self._telemetry = telemetry
         self._clock = clock
         self._batch = SinkBatch()
+        self._read: dict[TopicPartition, int] = {}  # the last offset read, per partition
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._consumer = AIOKafkaConsumer(
@@ -73,6 +75,7 @@ class ResultSinkRunner:
                 for tp, messages in records.items():
                     for message in messages:
                         await self._add(tp, message)
+                    self._read[tp] = messages[-1].offset
                 if self._batch.should_flush(
                     self._clock(),
                     max_rows=self._settings.sink_batch_rows,
@@ -90,6 +93,24 @@ class ResultSinkRunner:
     def consumer(self) -> AIOKafkaConsumer:
         """The results consumer (the worker's lag monitor reads its positions)."""
         return self._consumer
+
+    def progress(self) -> tuple[dict[str, int], int]:
+        """Read offsets of the assigned partitions, and how many records wait unread (for
+        ``StallWatch``: a stalled sink is seen in ``/ready`` like a stalled agent)."""
+        offsets: dict[str, int] = {}
+        unread = 0
+        for tp in self._consumer.assignment():
+            read = self._read.get(tp)  # None until a record is read (as the agents' check)
+            highwater = self._consumer.highwater(tp)  # None until the first fetch response
+            if read is None or highwater is None:
+                continue
+            offsets[f"{tp.topic}:{tp.partition}"] = read
+            unread += max(0, highwater - (read + 1))
+        return offsets, unread
+
+    def forget(self, partitions: Any) -> None:
+        for tp in partitions:
+            self._read.pop(tp, None)
 
     async def _add(self, tp: TopicPartition, message: Any) -> None:
         try:

@@ -152,6 +152,13 @@ class Stack:
         self.workers.append(worker)
         return worker
 
+    def start_sink(self, name: str = "sink") -> WorkerProcess:
+        """Start ``linguaflow sink`` (a sink process) on a web port of its own."""
+        env = {**self.env, "LINGUAFLOW_WEB_PORT": str(free_port())}
+        sink = WorkerProcess(self, self.tmp / f"{name}.log", env, command="sink")
+        self.workers.append(sink)
+        return sink
+
     async def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``linguaflow ARGS`` as a user runs it, with this stack's settings."""
         return await asyncio.to_thread(
@@ -222,14 +229,14 @@ async def make_stack(broker: Broker, admin_db_url: str, tmp: Path) -> Stack:
 
 
 class WorkerProcess:
-    """``linguaflow worker`` as a child process, the way an operator runs it."""
+    """``linguaflow worker`` (or ``sink``) as a child process, the way an operator runs it."""
 
-    def __init__(self, stack: Stack, log_path: Path, env: dict[str, str]) -> None:
+    def __init__(self, stack: Stack, log_path: Path, env: dict[str, str], *, command: str = "worker") -> None:
         self.stack = stack
         self.log_path = log_path
         self.web_port = int(env["LINGUAFLOW_WEB_PORT"])
         self.settings = stack.settings.model_copy(update={"web_port": self.web_port})
-        self.proc = start_worker(str(log_path), env)
+        self.proc = start_worker(str(log_path), env, command=command)
 
     def wait_ready(self, timeout_s: float = 120) -> WorkerProcess:
         try:
@@ -249,7 +256,7 @@ class WorkerProcess:
 
     def metrics(self) -> list[Sample]:
         """Every sample of the worker's Prometheus ``/metrics`` page."""
-        s = self.stack.settings
+        s = self.settings
         with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/metrics", timeout=5) as r:
             assert r.headers["Content-Type"].startswith("text/plain")
             text = r.read().decode()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bench.infra import keep_dir
 from bench.report import rss_drift, rss_drift_settled
 
 # (t, rss_mib, cpu_s): a fixed-size buffer fills in the first seconds, then memory is flat
@@ -26,3 +29,14 @@ def test_too_few_samples_give_no_drift() -> None:
     assert rss_drift([[0.0, 1.0, 0.0]]) is None
     assert rss_drift_settled([]) is None
     assert rss_drift_settled([[0.0, 100.0, 0.0], [1.0, 120.0, 1.0]]) is None  # one sample from 10 % in
+
+
+def test_kept_logs_leave_out_the_brokers_segment_files(tmp_path: Path) -> None:
+    src = tmp_path / "scratch"
+    (src / "kafka" / "single" / "data" / "t1.results-0").mkdir(parents=True)
+    (src / "kafka" / "single" / "data" / "t1.results-0" / "00000000000000000000.log").write_bytes(b"x" * 100)
+    (src / "kafka" / "single" / "server.log").write_text("broker started")
+    (src / "e2e").mkdir()
+    (src / "e2e" / "worker.log").write_text("worker ready")
+    keep_dir(src, tmp_path / "kept")
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["e2e-worker.log", "single-server.log"]

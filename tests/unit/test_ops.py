@@ -143,20 +143,29 @@ def test_k8s_containers_run_real_commands_with_real_settings() -> None:
         pod = (spec["jobTemplate"]["spec"] if "jobTemplate" in spec else spec)["template"]["spec"]
         for container in pod.get("initContainers", []) + pod["containers"]:
             assert_real_command(container["command"])
+            assert {e["name"] for e in container.get("env", [])} <= SETTINGS_VARS
             refs = {next(iter(ref.values()))["name"] for ref in container["envFrom"]}
             assert refs == {config["metadata"]["name"], secret["metadata"]["name"]}
     [job] = k8s("Job")
     assert job["spec"]["template"]["spec"]["containers"][0]["command"][1:] == ["db", "migrate"]
 
 
-def test_worker_deployment_probes_and_shutdown() -> None:
-    [deployment] = k8s("Deployment")
+def deployments() -> dict[str, dict[str, Any]]:
+    """The Deployments by component label (worker, sink)."""
+    found = k8s("Deployment")
+    return {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in found}
+
+
+@pytest.mark.parametrize("component", ["worker", "sink"])
+def test_deployment_runs_its_command_with_probes_and_a_graceful_shutdown(component: str) -> None:
+    deployment = deployments()[component]
     pod = deployment["spec"]["template"]["spec"]
-    [worker] = pod["containers"]
-    [port] = worker["ports"]
+    [container] = pod["containers"]
+    assert container["command"] == ["linguaflow", component]
+    [port] = container["ports"]
     assert port["containerPort"] == int(k8s("ConfigMap")[0]["data"]["LINGUAFLOW_WEB_PORT"])
-    assert worker["livenessProbe"]["httpGet"] == {"path": "/health", "port": port["name"]}
-    assert worker["readinessProbe"]["httpGet"] == {"path": "/ready", "port": port["name"]}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": port["name"]}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": port["name"]}
     assert pod["terminationGracePeriodSeconds"] >= 60
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] == "/metrics"
@@ -166,9 +175,15 @@ def test_worker_deployment_probes_and_shutdown() -> None:
     )
 
 
+def test_workers_leave_postgres_to_the_sink_deployment() -> None:
+    [worker] = deployments()["worker"]["spec"]["template"]["spec"]["containers"]
+    assert {"name": "LINGUAFLOW_WORKER_SINK", "value": "false"} in worker["env"]
+    assert set(deployments()) == {"worker", "sink"}
+
+
 def test_hpa_scales_on_cpu_up_to_the_partition_count() -> None:
     [hpa] = k8s("HorizontalPodAutoscaler")
-    [deployment] = k8s("Deployment")
+    deployment = deployments()["worker"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
     assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
     partitions = int(k8s("ConfigMap")[0]["data"]["LINGUAFLOW_PARTITIONS"])
