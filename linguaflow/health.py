@@ -3,8 +3,9 @@ ready, so an operator (or a probe log) sees the cause, not just a 503."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,25 @@ def not_ready_reasons(o: Observed) -> list[str]:
     if o.stalled:
         reasons.append("consumer stalled: input waiting but no offset moved")
     return reasons
+
+
+def read_progress(
+    partitions: Iterable[Any],
+    read_offset: Callable[[Any], int | None],
+    highwater: Callable[[Any], int | None],
+) -> tuple[dict[str, int], int]:
+    """What ``StallWatch.update`` takes, for a consumer's ``partitions`` (``.topic``,
+    ``.partition``): the last offset read per partition, and how many records wait unread. A
+    partition is left out until a record is read from it and a fetch has told its highwater."""
+    offsets: dict[str, int] = {}
+    unread = 0
+    for tp in partitions:
+        read, high = read_offset(tp), highwater(tp)
+        if read is None or high is None:
+            continue
+        offsets[f"{tp.topic}:{tp.partition}"] = read
+        unread += max(0, high - (read + 1))
+    return offsets, unread
 
 
 class StallWatch:

@@ -65,9 +65,8 @@ class SinkService:
         self._task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            assert exc is not None
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
             log.critical("the result sink stopped: %r", exc)
             self._on_failure(exc)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import faust
 
-from linguaflow.health import Observed, StallWatch, not_ready_reasons
+from linguaflow.health import Observed, StallWatch, not_ready_reasons, read_progress
 from linguaflow.heap import heap_stats, settle_worker_heap
 from linguaflow.kafka import ensure_topics
 from linguaflow.lag import LagSource, report_lag
@@ -90,18 +90,8 @@ def _input_position(runtime: StreamsRuntime) -> tuple[dict[str, int], int]:
     """Read offsets of the agents' input partitions, and how many records wait unread."""
     consumer = runtime.app.consumer
     inputs = {runtime.settings.requests_topic, runtime.settings.keyed_topic}
-    offsets: dict[str, int] = {}
-    unread = 0
-    for tp in consumer.assignment():
-        if tp.topic not in inputs:
-            continue
-        read = consumer._read_offset.get(tp)  # type: ignore[attr-defined]  # None until a record is read
-        highwater = consumer.highwater(tp)  # None until the first fetch response
-        if read is None or highwater is None:
-            continue
-        offsets[f"{tp.topic}:{tp.partition}"] = read
-        unread += max(0, highwater - (read + 1))
-    return offsets, unread
+    partitions = [tp for tp in consumer.assignment() if tp.topic in inputs]
+    return read_progress(partitions, consumer._read_offset.get, consumer.highwater)  # type: ignore[attr-defined]
 
 
 def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[str, int]) -> None:

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from linguaflow.errors import InvalidRequest, LinguaflowError, SinkWriteError
+from linguaflow.health import read_progress
 from linguaflow.kafka import Publisher, client_config
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
@@ -97,16 +98,7 @@ class ResultSinkRunner:
     def progress(self) -> tuple[dict[str, int], int]:
         """Read offsets of the assigned partitions, and how many records wait unread (for
         ``StallWatch``: a stalled sink is seen in ``/ready`` like a stalled agent)."""
-        offsets: dict[str, int] = {}
-        unread = 0
-        for tp in self._consumer.assignment():
-            read = self._read.get(tp)  # None until a record is read (as the agents' check)
-            highwater = self._consumer.highwater(tp)  # None until the first fetch response
-            if read is None or highwater is None:
-                continue
-            offsets[f"{tp.topic}:{tp.partition}"] = read
-            unread += max(0, highwater - (read + 1))
-        return offsets, unread
+        return read_progress(self._consumer.assignment(), self._read.get, self._consumer.highwater)
 
     def forget(self, partitions: Any) -> None:
         for tp in partitions:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import replace
 
 import pytest
 
-from linguaflow.health import Observed, StallWatch, not_ready_reasons
+from linguaflow.health import Observed, StallWatch, not_ready_reasons, read_progress
 
 READY = Observed(
     stopping=False, recovered=True, rebalancing=False, assigned=4, database_ok=True, stalled=False
@@ -48,3 +49,13 @@ def test_no_unread_input_is_never_a_stall() -> None:
         assert watch.update(now, {"t:0": 5}, unread=0) is False
     assert watch.update(1000, {"t:0": 5}, unread=1) is False  # input arrives: a new window starts
     assert watch.update(1010, {"t:0": 5}, unread=1) is True
+
+
+TP = namedtuple("TP", "topic partition")
+
+
+def test_progress_counts_what_waits_past_the_last_read_offset_of_each_known_partition() -> None:
+    a, b, c, d = TP("t", 0), TP("t", 1), TP("t", 2), TP("u", 0)
+    read = {a: 4, b: 9, c: 3}.get  # d: nothing read yet
+    high = {a: 10, b: 10, d: 7}.get  # c: no fetch answered yet
+    assert read_progress([a, b, c, d], read, high) == ({"t:0": 4, "t:1": 9}, 5)
