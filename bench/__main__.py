@@ -24,7 +24,7 @@ from bench.load import run_requests
 from bench.models import run_models
 from bench.plots import write_plots
 from bench.profile import render
-from bench.raw import pass_through, postgres_writes, produce_only
+from bench.raw import pass_through, postgres_writes, produce_only, same_shape
 from bench.recovery import run_recovery
 from bench.report import as_dicts, evaluate, markdown
 from bench.scaling import run_scaling
@@ -79,6 +79,7 @@ async def measure(
     raw = {
         "produce_only": await produce_only(settings, payloads),
         "pass_through": await pass_through(settings, raw_n),
+        "same_shape": await same_shape(settings, raw_n),
         "postgres": await postgres_writes(settings, pg_n, settings.sink_batch_rows),
     }
     print("end to end", flush=True)

@@ -3,6 +3,7 @@ pipeline: what Kafka and Postgres can do with nothing of linguaflow in the way."
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -34,41 +35,95 @@ async def produce_only(settings: Settings, payloads: list[bytes]) -> dict[str, A
     return {"messages": len(payloads), "elapsed_s": elapsed, "msg_per_s": len(payloads) / elapsed}
 
 
+def _consumer(settings: Settings, topic: str, group: str, max_records: int) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        topic,
+        **client_config(settings),
+        group_id=f"{settings.app_id}-{group}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=max_records,
+    )
+
+
+async def _forward(
+    consumer: AIOKafkaConsumer, publisher: Publisher, topic: str, count: int, first: list[float]
+) -> None:
+    """Fetch a batch, produce every record to ``topic``, wait for the acks, commit, repeat until
+    ``count`` records; ``first`` gets the time the first batch arrived."""
+    done = 0
+    while done < count:
+        batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
+        if not batches:
+            continue
+        first[:] = first or [time.monotonic()]
+        futures = [
+            await publisher.send(topic, r.value, key=r.key) for records in batches.values() for r in records
+        ]
+        for fut in futures:
+            await fut
+        await consumer.commit()
+        done += len(futures)
+
+
 async def pass_through(settings: Settings, count: int) -> dict[str, Any]:
     """A plain consume -> produce loop (requests topic -> results topic): fetch a batch, produce
     every record with the worker's producer settings, wait for the acks, commit, repeat."""
-    consumer = AIOKafkaConsumer(
-        settings.requests_topic,
-        **client_config(settings),
-        group_id=f"{settings.app_id}-raw-pass",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
+    consumer = _consumer(settings, settings.requests_topic, "raw-pass", 2000)
     publisher = Publisher(settings)
     await consumer.start()
     await publisher.start()
+    first: list[float] = []
     try:
-        done, started = 0, 0.0
-        while done < count:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
-            if not batches:
-                continue
-            if not started:
-                started = time.monotonic()
-            futures = [
-                await publisher.send(settings.results_topic, r.value, key=r.key)
-                for records in batches.values()
-                for r in records
-            ]
-            for fut in futures:
-                await fut
-            await consumer.commit()
-            done += len(futures)
-        elapsed = time.monotonic() - started
+        await _forward(consumer, publisher, settings.results_topic, count, first)
+        elapsed = time.monotonic() - first[0]
     finally:
         await publisher.stop()
         await consumer.stop()
-    return {"messages": done, "elapsed_s": elapsed, "msg_per_s": done / elapsed}
+    return {"messages": count, "elapsed_s": elapsed, "msg_per_s": count / elapsed}
+
+
+SHAPE_COLUMNS = ("topic", "part", "off", "key", "value")
+
+
+async def same_shape(settings: Settings, count: int) -> dict[str, Any]:
+    """A worker's Kafka and Postgres work with nothing of linguaflow in it, in one process: the
+    agents' part (consume the requests, produce each on: to the keyed topic, which the raw stack
+    leaves unused) and the sink's (consume those, COPY each fetch into a table in one transaction,
+    commit after the write), concurrently. No JSON is read or built. The rate this shape of
+    pipeline reaches in one Python process: what the end-to-end rate can be compared against."""
+    pool = await sink_pool(settings, max_size=1)
+    forward = _consumer(settings, settings.requests_topic, "raw-shape-forward", 2000)
+    store = _consumer(settings, settings.keyed_topic, "raw-shape-store", settings.sink_batch_rows)
+    publisher = Publisher(settings)
+    for client in (forward, store, publisher):
+        await client.start()
+    first: list[float] = []
+
+    async def store_all() -> None:
+        done = 0
+        while done < count:
+            batches = await store.getmany(timeout_ms=1000, max_records=settings.sink_batch_rows)
+            rows = [(r.topic, r.partition, r.offset, r.key, r.value) for rs in batches.values() for r in rs]
+            if not rows:
+                continue
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.copy_records_to_table("bench_shape", records=rows, columns=SHAPE_COLUMNS)
+            await store.commit()
+            done += len(rows)
+
+    try:
+        async with pool.acquire() as conn:
+            await conn.execute(
+                "CREATE TABLE bench_shape (topic text, part int, off bigint, key bytea, value bytea)"
+            )
+        await asyncio.gather(_forward(forward, publisher, settings.keyed_topic, count, first), store_all())
+        elapsed = time.monotonic() - first[0]
+    finally:
+        for client in (publisher, store, forward):
+            await client.stop()
+        await pool.close()
+    return {"messages": count, "elapsed_s": elapsed, "msg_per_s": count / elapsed}
 
 
 async def postgres_writes(settings: Settings, count: int, batch_rows: int) -> dict[str, Any]:

@@ -169,6 +169,19 @@ def scaling_table(scaling: dict[str, Any]) -> list[str]:
     return lines
 
 
+def shape_note(raw: dict[str, Any], runs: dict[str, Any]) -> list[str]:
+    """Where the end-to-end rate stands against a process doing only the pipeline's Kafka and
+    Postgres work (``bench.raw.same_shape``): what is the transport's, what is linguaflow's."""
+    shape, e2e = raw["same_shape"]["msg_per_s"], runs["dup90"]["requests_per_s"]
+    return [
+        f"For scale: one process doing only the pipeline's Kafka and Postgres work (each request "
+        f"consumed, produced on, consumed again and COPYed, no JSON) moves {_f(shape)} msg/s, "
+        f"{_f(_ratio(shape, raw['pass_through']['msg_per_s']), 2)} of the pass-through; end to end at "
+        f"90 % duplicates is {_f(_ratio(e2e, shape), 2)} of it.",
+        "",
+    ]
+
+
 def markdown(report: dict[str, Any]) -> str:
     env, raw, e2e, rec = report["environment"], report["raw"], report["end_to_end"], report["recovery"]
     pg = raw["postgres"]
@@ -185,12 +198,15 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         *targets_table(report["targets"]),
         "",
+        *shape_note(raw, e2e["runs"]),
         "## Raw baselines (same broker, same Postgres, same run)",
         "",
         "| baseline | rate |",
         "|---|---|",
         f"| aiokafka produce-only (acks=all, idempotent) | {_f(raw['produce_only']['msg_per_s'])} msg/s |",
         f"| aiokafka consume -> produce pass-through | {_f(raw['pass_through']['msg_per_s'])} msg/s |",
+        "| the pipeline's shape, nothing else: consume -> produce, consume -> COPY, commit after write, "
+        f"one process | {_f(raw['same_shape']['msg_per_s'])} msg/s |",
         f"| asyncpg COPY ({pg['batch_rows']} rows/txn) | {_f(pg['copy_rows_per_s'])} rows/s |",
         f"| asyncpg executemany INSERT | {_f(pg['executemany_rows_per_s'])} rows/s |",
         "| PostgresResultSink.write (COPY of new rows + lookup, 2 tables) "

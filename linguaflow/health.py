@@ -3,7 +3,7 @@ ready, so an operator (or a probe log) sees the cause, not just a 503."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,3 +72,21 @@ class StallWatch:
             self._since = now_ms  # input waits (or progress was made): the window starts now
             return False
         return now_ms - self._since >= self._after_ms
+
+
+class RecentAnswer:
+    """A check's answer, reused for ``ttl_ms``: ``/stats`` and ``/ready`` are polled many times a
+    second (the bench 20 times, dashboards, probes), and each poll asked Postgres again. Time is
+    passed in."""
+
+    def __init__(self, ttl_ms: float, clock: Callable[[], float]) -> None:
+        self._ttl_ms = ttl_ms
+        self._clock = clock
+        self._answer: tuple[float, bool] | None = None  # (when it was asked, the answer)
+
+    async def get(self, ask: Callable[[], Awaitable[bool]]) -> bool:
+        if self._answer is not None and self._clock() - self._answer[0] < self._ttl_ms:
+            return self._answer[1]
+        answer = await ask()
+        self._answer = (self._clock(), answer)
+        return answer

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from linguaflow.health import Observed, StallWatch, not_ready_reasons
+from linguaflow.health import Observed, RecentAnswer, StallWatch, not_ready_reasons
 from linguaflow.kafka import Publisher, ensure_topics
 from linguaflow.lag import LagSource, report_lag
 from linguaflow.logs import logging_config
@@ -28,6 +28,7 @@ from sinks.runner import ResultSinkRunner
 from streams.app import wall_ms
 
 log = logging.getLogger("linguaflow.sink")
+DATABASE_CHECK_TTL_MS = 1000  # /ready and /stats ask Postgres at most once a second
 
 
 class SinkService:
@@ -51,6 +52,7 @@ class SinkService:
         self._runner: ResultSinkRunner | None = None
         self._task: asyncio.Task[None] | None = None
         self._stall = StallWatch(settings.stall_after_s * 1000)
+        self._database = RecentAnswer(DATABASE_CHECK_TTL_MS, wall_ms)
 
     async def start(self) -> None:
         self._pool = await sink_pool(self._settings)
@@ -71,6 +73,10 @@ class SinkService:
             self._on_failure(exc)
 
     async def database_ok(self) -> bool:
+        """Did Postgres answer ``SELECT 1`` within 2 s (asked at most once a second)?"""
+        return await self._database.get(self._ask_database)
+
+    async def _ask_database(self) -> bool:
         if self._pool is None:
             return False
         try:

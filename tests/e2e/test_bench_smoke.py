@@ -53,7 +53,8 @@ def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     for section in SECTIONS:
         assert report[section], section
-    assert set(report["raw"]) == {"produce_only", "pass_through", "postgres"}
+    assert set(report["raw"]) == {"produce_only", "pass_through", "same_shape", "postgres"}
+    assert report["raw"]["same_shape"]["messages"] == report["environment"]["raw_messages"]
     assert set(report["end_to_end"]["runs"]) == {"dup0", "dup50", "dup90", "dup99", "warm", "warm_paced"}
     assert set(report["provider_models"]) == {"deepl_150ms", "llm_1500ms"}
     assert len(report["targets"]) == 7

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.infra import keep_dir
-from bench.report import rss_drift, rss_drift_settled
+from bench.report import rss_drift, rss_drift_settled, shape_note
 
 # (t, rss_mib, cpu_s): a fixed-size buffer fills in the first seconds, then memory is flat
 FILLS_THEN_FLAT = [
@@ -40,3 +40,10 @@ def test_kept_logs_leave_out_the_brokers_segment_files(tmp_path: Path) -> None:
     (src / "e2e" / "worker.log").write_text("worker ready")
     keep_dir(src, tmp_path / "kept")
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["e2e-worker.log", "single-server.log"]
+
+
+def test_the_shape_note_puts_end_to_end_against_the_same_shape_baseline() -> None:
+    raw = {"pass_through": {"msg_per_s": 80_000.0}, "same_shape": {"msg_per_s": 48_000.0}}
+    note = " ".join(shape_note(raw, {"dup90": {"requests_per_s": 10_000.0}}))
+    assert "moves 48,000 msg/s, 0.60 of the pass-through" in note
+    assert "end to end at 90 % duplicates is 0.21 of it" in note

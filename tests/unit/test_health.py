@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from linguaflow.health import Observed, StallWatch, not_ready_reasons, read_progress
+from linguaflow.health import Observed, RecentAnswer, StallWatch, not_ready_reasons, read_progress
 
 READY = Observed(
     stopping=False, recovered=True, rebalancing=False, assigned=4, database_ok=True, stalled=False
@@ -59,3 +59,23 @@ def test_progress_counts_what_waits_past_the_last_read_offset_of_each_known_part
     read = {a: 4, b: 9, c: 3}.get  # d: nothing read yet
     high = {a: 10, b: 10, d: 7}.get  # c: no fetch answered yet
     assert read_progress([a, b, c, d], read, high) == ({"t:0": 4, "t:1": 9}, 5)
+
+
+async def test_a_recent_answer_is_reused_for_its_ttl_then_asked_again() -> None:
+    now = [0.0]
+    answers = iter([True, False])
+    asked = []
+
+    async def ask() -> bool:
+        asked.append(now[0])
+        return next(answers)
+
+    recent = RecentAnswer(ttl_ms=1000, clock=lambda: now[0])
+    assert await recent.get(ask) is True
+    now[0] = 999
+    assert await recent.get(ask) is True  # within the TTL: not asked again
+    now[0] = 1000
+    assert await recent.get(ask) is False  # the TTL is up: asked, and the new answer kept
+    now[0] = 1500
+    assert await recent.get(ask) is False
+    assert asked == [0, 1000]
