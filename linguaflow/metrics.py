@@ -28,8 +28,8 @@ METRICS: dict[str, MetricSpec] = {
     "requests_in": MetricSpec(
         "counter", "requests deduplicated: answered from the cache, coalesced or sent to a provider"
     ),
-    "hits_at_rekey": MetricSpec(
-        "counter", "cache hits answered by the rekey agent (key's partition on this worker, no hop)"
+    "dedup_at_rekey": MetricSpec(
+        "counter", "requests deduplicated by the rekey agent (key's partition on this worker, no hop)"
     ),
     "results": MetricSpec(
         "counter", "results produced, by outcome (hit, coalesced, miss)", labels=("outcome",)

@@ -221,7 +221,8 @@ class StreamsRuntime:
                 return
             key = outcome.cache_key.encode()
             partition = self.sender.partition_for(settings.keyed_topic, key)
-            if (settings.keyed_topic, partition) in assigned and await self._answer_here(outcome, message):
+            if (settings.keyed_topic, partition) in assigned:
+                await self._dedup_here(outcome, message)
                 return
             headers = [(ORIGIN_HEADER, origin.header())]
             headers += [(TRACE_HEADER, trace.encode())] if trace else []
@@ -234,14 +235,15 @@ class StreamsRuntime:
                 partition=partition,
             )
 
-    async def _answer_here(self, keyed: KeyedRequest, message: Any) -> bool:
-        """A cache hit whose key's partition is assigned to this worker is answered where it was
-        read, without the hop through the keyed topic: the table partition dedup would read is
-        this one, here (the keyed topic and the table share the partitioner and partitions)."""
-        answered = await self.engine.answer_from_cache(keyed, self._finisher(message))
-        if answered:
-            self.telemetry.count("hits_at_rekey")
-        return answered
+    async def _dedup_here(self, keyed: KeyedRequest, message: Any) -> None:
+        """A request whose key's partition is assigned to this worker is deduplicated where it was
+        read, without the hop through the keyed topic: the table partition and the calls in flight
+        that dedup would see for its key are this worker's (the keyed topic and the table share the
+        partitioner and partitions, and one engine serves both agents)."""
+        self.telemetry.count("dedup_at_rekey")
+        with self.telemetry.span("dedup", keyed.traceparent, **keyed.origin.attributes()) as trace:
+            here = KeyedRequest(keyed.cache_key, keyed.request, keyed.origin, trace)
+            await self.engine.on_request(here, self._finisher(message))
 
     async def _dedup(self, message: Any) -> None:
         settings = self.settings

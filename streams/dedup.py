@@ -98,16 +98,6 @@ class DedupEngine:
             return None, True
         return entry, False
 
-    async def answer_from_cache(self, keyed: KeyedRequest, ack: Callable[[], None]) -> bool:
-        """Answer the request if its key is cached and fresh, as ``on_request`` would; else do
-        nothing and return False."""
-        entry, _ = self._lookup(keyed)
-        if entry is None:
-            return False
-        self._telemetry.count("requests_in")
-        await self._emit(Waiter(keyed, ack), entry, cache_hit=True, coalesced=False)
-        return True
-
     async def on_request(self, keyed: KeyedRequest, ack: Callable[[], None]) -> None:
         self._telemetry.count("requests_in")
         waiter = Waiter(keyed, ack)

@@ -46,7 +46,28 @@ async def test_duplicates_are_translated_once_and_every_request_gets_one_row(sta
     # The provider's side of the story, counted in the worker process: one text per unique key.
     assert worker.counter("provider_texts") == unique
     assert worker.counter("provider_calls") <= unique
+    # One worker holds every partition: each request is deduplicated where it was read, no hop.
+    assert worker.counter("dedup_at_rekey") == 1000
+    assert [r async for r in read_topic(stack.settings, stack.settings.keyed_topic)] == []
     assert worker.stop() == 0, worker.log_tail()
+
+
+async def test_two_workers_send_the_keys_they_do_not_own_through_the_keyed_topic(stack: Stack) -> None:
+    workers = [stack.start_worker("a", own_port=True), stack.start_worker("b", own_port=True)]
+    for worker in workers:
+        worker.wait_ready()
+    await send_synthetic(stack, 1000, 0.7, seed=8, run_id="two")
+    unique = unique_count(1000, 0.7)
+
+    assert await stack.wait_for(ROWS_FOR, 1000, "two-%") == 1000
+    assert await stack.wait_for("SELECT count(*) FROM translations", unique) == unique
+    assert sum(w.counter("provider_texts") for w in workers) == unique
+    here = [w.counter("dedup_at_rekey") for w in workers]
+    hopped = [r async for r in read_topic(stack.settings, stack.settings.keyed_topic)]
+    assert all(0 < n < 1000 for n in here), here  # each worker owns some keys, not all
+    assert sum(here) + len(hopped) == 1000  # every request took exactly one of the two ways
+    for worker in workers:
+        assert worker.stop() == 0, worker.log_tail()
 
 
 async def test_cache_topic_is_compacted_and_holds_every_entry(stack: Stack) -> None:
@@ -102,8 +123,8 @@ async def test_restarted_worker_recovers_the_cache_and_answers_duplicates_withou
     )
     assert hits == 300
     assert second.counter("provider_texts") == 0
-    # One worker holds every partition: each hit is answered where it was read, without the hop.
-    assert second.counter("hits_at_rekey") == 300
+    # One worker holds every partition: each request is answered where it was read, without the hop.
+    assert second.counter("dedup_at_rekey") == 300
     assert second.stop() == 0, second.log_tail()
 
 

@@ -214,24 +214,6 @@ async def test_a_cache_hit_past_its_ttl_is_a_miss_and_replaces_the_entry() -> No
     assert decode_cache_entry(h.cache[keyed("a").cache_key]).created_at == T0 + 1_000
 
 
-async def test_answer_from_cache_answers_only_a_fresh_hit_and_leaves_the_rest_untouched() -> None:
-    h = Harness(ttl=TtlPolicy(short_s=60))
-    answer_from_cache = h.engine.answer_from_cache
-    assert not await answer_from_cache(keyed("cold"), h.acks("cold"))  # nothing cached
-    await h.send(keyed("a"))
-    await h.engine.drain()
-    assert not await answer_from_cache(keyed("refresh", refresh=True), h.acks("refresh"))
-    assert await answer_from_cache(keyed("b", offset=1), h.acks("b"))  # what on_request would say
-    h.clock.advance(60_000)
-    assert not await answer_from_cache(keyed("late", offset=2), h.acks("late"))  # expired
-    assert keyed("a").cache_key in h.cache  # left for on_request, which deletes it and asks again
-    await settle()
-    assert [(r.request_id, r.outcome) for r in h.outbox.results] == [("a", "miss"), ("b", "hit")]
-    assert h.acks.done == ["a", "b"]
-    assert h.telemetry.snapshot()["requests_in"] == 2
-    assert h.provider.texts == ["Hello"]
-
-
 async def test_miss_then_coalesced_then_hit_calls_the_provider_once() -> None:
     h = Harness()
     a1, a2, a3 = keyed("a1"), keyed("a2", offset=1), keyed("a3", offset=2)
