@@ -145,19 +145,19 @@ class Stack:
     def db_url(self) -> str:
         return self.env["DATABASE_URL"]
 
-    def start_worker(self, name: str = "worker", *, own_port: bool = False) -> WorkerProcess:
-        """Start a worker; ``own_port`` gives it a web port of its own (to run several at once)."""
+    def start_worker(
+        self, name: str = "worker", *, own_port: bool = False, command: str = "worker"
+    ) -> WorkerProcess:
+        """Start a worker (or another ``linguaflow`` process: ``command``); ``own_port`` gives it a
+        web port of its own (to run several at once)."""
         env = {**self.env, "LINGUAFLOW_WEB_PORT": str(free_port())} if own_port else self.env
-        worker = WorkerProcess(self, self.tmp / f"{name}.log", env)
+        worker = WorkerProcess(self, self.tmp / f"{name}.log", env, command=command)
         self.workers.append(worker)
         return worker
 
     def start_sink(self, name: str = "sink") -> WorkerProcess:
         """Start ``linguaflow sink`` (a sink process) on a web port of its own."""
-        env = {**self.env, "LINGUAFLOW_WEB_PORT": str(free_port())}
-        sink = WorkerProcess(self, self.tmp / f"{name}.log", env, command="sink")
-        self.workers.append(sink)
-        return sink
+        return self.start_worker(name, own_port=True, command="sink")
 
     async def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``linguaflow ARGS`` as a user runs it, with this stack's settings."""
