@@ -46,17 +46,15 @@ def _consumer(settings: Settings, topic: str, group: str, max_records: int) -> A
     )
 
 
-async def _forward(
-    consumer: AIOKafkaConsumer, publisher: Publisher, topic: str, count: int, first: list[float]
-) -> None:
+async def _forward(consumer: AIOKafkaConsumer, publisher: Publisher, topic: str, count: int) -> float:
     """Fetch a batch, produce every record to ``topic``, wait for the acks, commit, repeat until
-    ``count`` records; ``first`` gets the time the first batch arrived."""
-    done = 0
+    ``count`` records. Returns when the first batch arrived (monotonic)."""
+    done, first = 0, 0.0
     while done < count:
         batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
         if not batches:
             continue
-        first[:] = first or [time.monotonic()]
+        first = first or time.monotonic()
         futures = [
             await publisher.send(topic, r.value, key=r.key) for records in batches.values() for r in records
         ]
@@ -64,6 +62,7 @@ async def _forward(
             await fut
         await consumer.commit()
         done += len(futures)
+    return first
 
 
 async def pass_through(settings: Settings, count: int) -> dict[str, Any]:
@@ -73,10 +72,9 @@ async def pass_through(settings: Settings, count: int) -> dict[str, Any]:
     publisher = Publisher(settings)
     await consumer.start()
     await publisher.start()
-    first: list[float] = []
     try:
-        await _forward(consumer, publisher, settings.results_topic, count, first)
-        elapsed = time.monotonic() - first[0]
+        first = await _forward(consumer, publisher, settings.results_topic, count)
+        elapsed = time.monotonic() - first
     finally:
         await publisher.stop()
         await consumer.stop()
@@ -98,7 +96,6 @@ async def same_shape(settings: Settings, count: int) -> dict[str, Any]:
     publisher = Publisher(settings)
     for client in (forward, store, publisher):
         await client.start()
-    first: list[float] = []
 
     async def store_all() -> None:
         done = 0
@@ -117,8 +114,10 @@ async def same_shape(settings: Settings, count: int) -> dict[str, Any]:
             await conn.execute(
                 "CREATE TABLE bench_shape (topic text, part int, off bigint, key bytea, value bytea)"
             )
-        await asyncio.gather(_forward(forward, publisher, settings.keyed_topic, count, first), store_all())
-        elapsed = time.monotonic() - first[0]
+        first, _ = await asyncio.gather(
+            _forward(forward, publisher, settings.keyed_topic, count), store_all()
+        )
+        elapsed = time.monotonic() - first
     finally:
         for client in (publisher, store, forward):
             await client.stop()
