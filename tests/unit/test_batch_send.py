@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from linguaflow.batch_send import BatchSender
+from linguaflow.partitioner import default_partitioner
 
 
 class FakeBatch:
@@ -31,13 +32,17 @@ class FakeProducer:
     def __init__(self, capacity: int = 100) -> None:
         self.capacity = capacity
         self.sent: list[tuple[str, int, FakeBatch, asyncio.Future[Any]]] = []
+        self.partitions = {0, 1}
+        self.partitioned: list[bytes | None] = []  # keys partitioned through _partition
 
     async def partitions_for(self, topic: str) -> set[int]:
-        return {0, 1}
+        return set(self.partitions)
 
     def _partition(self, *args: Any) -> int:  # (topic, partition, key, value, serialized key, value)
-        key: bytes = args[4]
-        return key[-1] % 2
+        key: bytes | None = args[4]
+        self.partitioned.append(key)
+        parts = sorted(self.partitions)
+        return default_partitioner(key, parts, parts)  # the Publisher's partitioner
 
     def create_batch(self) -> FakeBatch:
         return FakeBatch(self.capacity)
@@ -71,33 +76,33 @@ async def settle() -> None:
 async def test_one_batch_per_partition_acked_only_when_delivered() -> None:
     producer = FakeProducer()
     sender, acked, failures = sender_for(producer)
-    for name in ("a0", "b1", "c2", "d3"):  # partition = last byte % 2
+    for name in ("a0", "b1", "c2", "d3"):  # murmur2 over 2 partitions: 0, 1, 1, 0
         add(sender, acked, name)
     await sender.flush()
     assert [(p, [k for k, _ in b.records]) for _, p, b, _ in producer.sent] == [
-        (0, [b"a0", b"c2"]),
-        (1, [b"b1", b"d3"]),
+        (0, [b"a0", b"d3"]),
+        (1, [b"b1", b"c2"]),
     ]
     await settle()
     assert all(b.closed for _, _, b, _ in producer.sent)  # sent at once, no linger
     assert acked == []  # submitted, not yet acknowledged
     producer.sent[1][3].set_result(None)
     await settle()
-    assert acked == ["b1", "d3"]
+    assert acked == ["b1", "c2"]
     assert failures == []
 
 
 async def test_a_full_batch_is_submitted_and_a_new_one_started() -> None:
     producer = FakeProducer(capacity=2)
     sender, acked, _ = sender_for(producer)
-    for name in ("a0", "c2", "e4"):
+    for name in ("a0", "d3", "k3"):  # all on partition 0
         add(sender, acked, name)
     await sender.flush()
     assert [len(b.records) for _, _, b, _ in producer.sent] == [2, 1]
     for *_, fut in producer.sent:
         fut.set_result(None)
     await settle()
-    assert acked == ["a0", "c2", "e4"]
+    assert acked == ["a0", "d3", "k3"]
 
 
 async def test_a_failed_or_cancelled_delivery_is_reported_and_not_acked() -> None:
@@ -124,15 +129,37 @@ async def test_a_record_that_names_its_partition_goes_there() -> None:
     assert [(p, b.records) for _, p, b, _ in producer.sent] == [(0, [(b"b1", b"v")])]
 
 
+async def test_keys_hash_over_the_partitions_last_known_and_a_flush_reads_them_again() -> None:
+    producer = FakeProducer()
+    sender, acked, _ = sender_for(producer)
+    assert sender.partition_for("t", b"k1") == 1
+    assert producer.partitioned == [b"k1"]  # not known yet: the producer's own partitioning
+    await sender.known("t")
+    keys = [f"k{i}".encode() for i in range(20)]
+    assert [sender.partition_for("t", k) for k in keys] == [
+        producer._partition("t", None, None, None, k, None) for k in keys
+    ]
+    assert producer.partitioned == [b"k1", *keys]  # the 20 above were hashed here, not by the producer
+    producer.partitions = {0, 1, 2}  # the topic grew
+    add(sender, acked, "k2")
+    await sender.flush()  # asks the producer for the partitions again
+    assert [sender.partition_for("t", k) for k in keys] == [
+        default_partitioner(k, [0, 1, 2], []) for k in keys
+    ]
+    assert {sender.partition_for("t", k) for k in keys} == {0, 1, 2}
+    assert sender.partition_for("t", None) in {0, 1, 2}  # no key: the producer picks one
+    assert producer.partitioned[-1] is None
+
+
 async def test_flush_soon_sends_everything_added_in_this_turn_in_one_flush() -> None:
     producer = FakeProducer()
     sender, acked, _ = sender_for(producer)
-    for name in ("a0", "c2"):
+    for name in ("a0", "d3"):  # one partition
         add(sender, acked, name)
         sender.flush_soon()
     assert producer.sent == []  # not before the loop's next turn
     await settle()
-    assert [[k for k, _ in b.records] for _, _, b, _ in producer.sent] == [[b"a0", b"c2"]]
+    assert [[k for k, _ in b.records] for _, _, b, _ in producer.sent] == [[b"a0", b"d3"]]
     add(sender, acked, "e4")
     sender.flush_soon()  # the first flush is over: a new one is scheduled
     await settle()
