@@ -61,8 +61,19 @@ def identifier(data: Mapping[str, Any], field: str, *, max_len: int, default: st
     return value
 
 
+# Canonical forms of the concrete codes seen so far: every request has two language fields and
+# real traffic a few dozen codes, so a repeat costs one dict lookup instead of a regex, a split and
+# a join (~0.6 us). Bounded: hostile input that invents codes only empties it.
+_CANONICAL: dict[str, str] = {}
+_CANONICAL_MAX = 4_096
+
+
 def language(value: Any, field: str, *, allow_auto: bool) -> str:
     """Canonical BCP-47 casing: language lower, script title, region upper (pt-br -> pt-BR)."""
+    if type(value) is str:
+        known = _CANONICAL.get(value)
+        if known is not None:
+            return known
     if value is None:
         raise fail(field, "is required")
     if not isinstance(value, str):
@@ -77,7 +88,10 @@ def language(value: Any, field: str, *, allow_auto: bool) -> str:
     canonical = [head.lower()]
     for tag in subtags:
         canonical.append(tag.upper() if len(tag) == 2 else tag.title())
-    return "-".join(canonical)
+    if len(_CANONICAL) >= _CANONICAL_MAX:
+        _CANONICAL.clear()
+    code = _CANONICAL[value] = "-".join(canonical)
+    return code
 
 
 def choice(data: Mapping[str, Any], field: str, allowed: tuple[str, ...], default: str) -> str:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from linguaflow.errors import InvalidRequest
 from schemas import (
     TranslationRequest,
+    _fields,
     decode_request,
     decode_validated_request,
     encode_request,
@@ -154,6 +155,19 @@ def test_source_auto_is_canonicalised(auto: str) -> None:
 
 def test_source_language_canonicalisation() -> None:
     assert decode(minimal(source_lang="pt-br")).source_lang == "pt-BR"
+
+
+def test_languages_seen_before_come_out_the_same_and_their_memory_stays_bounded() -> None:
+    for _ in range(2):  # the second round is answered from what the first one remembered
+        assert decode(minimal(source_lang="pt-br", target_lang="ZH-HANT-TW")).target_lang == "zh-Hant-TW"
+        assert decode(minimal(source_lang="pt-br")).source_lang == "pt-BR"
+    with pytest.raises(InvalidRequest):  # 'auto' is never remembered as a concrete code
+        decode(minimal(target_lang="auto"))
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    invented = [a + b + c for a in letters[:8] for b in letters for c in letters]  # 5,408 codes
+    for code in invented:
+        assert decode(minimal(target_lang=code.upper())).target_lang == code
+    assert len(_fields._CANONICAL) <= _fields._CANONICAL_MAX < len(invented)
 
 
 # (id, raw bytes or None, expected reason, a word the message must contain)
