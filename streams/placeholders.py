@@ -106,11 +106,26 @@ def unmask(masked: Masked, original: str, translated: str) -> str:
     return result
 
 
+# Where a protected piece can begin (``#`` inside a plural, ``}`` ends a nested message): the scan
+# jumps from one to the next instead of stepping a character at a time through the prose.
+_STARTS = {
+    (plural, nested): re.compile("[{%<&" + "#" * plural + "}" * nested + "]")
+    for plural in (False, True)
+    for nested in (False, True)
+}
+
+
 def _scan(text: str, pos: int, *, plural: bool, nested: bool = False) -> tuple[list[_Piece], int]:
     """Cut ``text[pos:]`` into pieces. ``nested``: stop at the ``}`` that closes an ICU message."""
     pieces: list[_Piece] = []
     start = pos
+    starts = _STARTS[plural, nested]
     while pos < len(text):
+        candidate = starts.search(text, pos)
+        if candidate is None:
+            pos = len(text)
+            break
+        pos = candidate.start()
         char = text[pos]
         if nested and char == "}":
             break
