@@ -50,7 +50,9 @@ def wall_ms() -> float:
 
 
 class _CacheView(MutableMapping[str, bytes]):
-    """The table keyed by bytes (what the changelog holds), seen with str keys."""
+    """The table keyed by bytes (what the changelog holds), seen with str keys. A read asks the
+    table's store itself (``CacheStore.get``: one lookup); writes and deletes go through the table,
+    which sends them to the changelog."""
 
     def __init__(self, table: Any) -> None:
         self._table = table
@@ -60,7 +62,7 @@ class _CacheView(MutableMapping[str, bytes]):
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._table.get(key.encode(), default)
+        return self._table.data.get(key.encode(), default)
 
     def __setitem__(self, key: str, value: bytes) -> None:
         self._table[key.encode()] = value

@@ -106,6 +106,11 @@ class CacheStore(MemoryStore[bytes, bytes]):
         end = self._loaded.get(tp.partition)
         return None if end is None else end - 1  # faust counts the last offset applied
 
+    def get(self, key: bytes, default: Any = None) -> Any:
+        """One lookup (faust's ``get`` goes through ``__getitem__``, which asks ``in`` first, and
+        raises and catches a KeyError for a key not held)."""
+        return self.data.get(key, default)
+
     def written(self, key: bytes, partition: int, deleted: bool) -> None:
         if not deleted:
             self._key_partition[key] = partition
