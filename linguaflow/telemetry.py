@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from itertools import accumulate
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -45,6 +46,12 @@ SeriesKey = tuple[tuple[str, str], ...]  # a series' attributes, sorted by name
 _PROPAGATOR = TraceContextTextMapPropagator()
 # The text format generate_latest() writes (aiohttp adds no charset to a bytes body).
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
+
+
+class Add(Protocol):
+    """Adds ``n`` to one counter series (``Telemetry.counter``)."""
+
+    def __call__(self, n: float = 1, /) -> None: ...
 
 
 class Telemetry:
@@ -73,6 +80,24 @@ class Telemetry:
             series = self._new_counter(name)
         attrs = _series_key(attributes)
         series[attrs] = series.get(attrs, 0) + n
+
+    def counter(self, name: str, **attributes: str) -> Add:
+        """``count`` for one series, looked up once: ``add(n)`` costs a third of ``count``'s call
+        (for counts made several times per request)."""
+        series = self._counters.get(name)
+        if series is None:
+            series = self._new_counter(name)
+        key = _series_key(attributes)
+
+        def add(n: float = 1) -> None:
+            series[key] = series.get(key, 0) + n
+
+        return add
+
+    def observer(self, name: str, **attributes: str) -> Callable[[float], None]:
+        """``observe`` for one series, looked up once."""
+        histogram = self._histograms.get(name) or self._histograms.declare(name)
+        return partial(histogram.observe, _series_key(attributes))
 
     def observe(self, name: str, value: float, **attributes: str) -> None:
         """Record one value in a histogram declared in ``linguaflow.metrics.METRICS`` (~1 µs, where
@@ -143,14 +168,18 @@ class Telemetry:
 
     # --- traces ----------------------------------------------------------------------------------
     def span(
-        self, name: str, traceparent: str | None = None, **attributes: str | int
+        self,
+        name: str,
+        traceparent: str | None = None,
+        attributes: Callable[[], dict[str, str | int]] | None = None,
     ) -> AbstractContextManager[str | None]:
         """A span (child of ``traceparent``) current for the block; yields the ``traceparent`` to
         pass on: the new span's, or the incoming one unchanged when tracing is off (then nothing
-        but that is done: a span is opened per event)."""
+        but that is done: a span is opened per event, so its ``attributes`` are only asked for
+        when it is recorded)."""
         if self._tracer_provider is None:
             return nullcontext(traceparent)
-        return self._span(name, traceparent, attributes)
+        return self._span(name, traceparent, attributes() if attributes else {})
 
     @contextmanager
     def _span(

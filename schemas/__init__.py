@@ -9,9 +9,17 @@ from schemas.request import (
     encode_request,
     normalise_text,
 )
-from schemas.result import CacheEntry, TranslationResult, decode_cache_entry, decode_result, encode
+from schemas.result import (
+    OUTCOMES,
+    CacheEntry,
+    TranslationResult,
+    decode_cache_entry,
+    decode_result,
+    encode,
+)
 
 __all__ = [
+    "OUTCOMES",
     "CacheEntry",
     "DeadLetter",
     "TranslationRequest",

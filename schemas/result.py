@@ -12,6 +12,7 @@ from linguaflow.errors import InvalidRequest
 
 RESULT_SCHEMA_VERSION = 1
 CACHE_SCHEMA_VERSION = 1
+OUTCOMES = ("hit", "coalesced", "miss")  # TranslationResult.outcome
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,8 @@ class StreamsRuntime:
         self.settings = settings
         self.telemetry = telemetry
         self.clock = clock
+        self._count_request = telemetry.counter("requests")
+        self._count_dedup_here = telemetry.counter("dedup_at_rekey")
         self.app = LinguaflowApp(
             settings.app_id,
             broker=settings.kafka_url,
@@ -201,8 +203,8 @@ class StreamsRuntime:
     async def _rekey(self, message: Any, assigned: set[Any]) -> None:
         settings = self.settings
         origin = Origin(message.topic, message.partition, message.offset)
-        self.telemetry.count("requests")
-        with self.telemetry.span("rekey", _trace(message), **origin.attributes()) as trace:
+        self._count_request()
+        with self.telemetry.span("rekey", _trace(message), origin.attributes) as trace:
             outcome = key_request(
                 message.value,
                 origin,
@@ -242,16 +244,17 @@ class StreamsRuntime:
         read, without the hop through the keyed topic: the table partition and the calls in flight
         that dedup would see for its key are this worker's (the keyed topic and the table share the
         partitioner and partitions, and one engine serves both agents)."""
-        self.telemetry.count("dedup_at_rekey")
-        with self.telemetry.span("dedup", keyed.traceparent, **keyed.origin.attributes()) as trace:
-            here = KeyedRequest(keyed.cache_key, keyed.request, keyed.origin, trace)
-            await self.engine.on_request(here, self._finisher(message))
+        self._count_dedup_here()
+        with self.telemetry.span("dedup", keyed.traceparent, keyed.origin.attributes) as trace:
+            if trace != keyed.traceparent:  # a span of its own (tracing is on)
+                keyed = KeyedRequest(keyed.cache_key, keyed.request, keyed.origin, trace)
+            await self.engine.on_request(keyed, self._finisher(message))
 
     async def _dedup(self, message: Any) -> None:
         settings = self.settings
         here = Origin(message.topic, message.partition, message.offset)
         origin = Origin.parse(_header(message, ORIGIN_HEADER), here)
-        with self.telemetry.span("dedup", _trace(message), **here.attributes()) as trace:
+        with self.telemetry.span("dedup", _trace(message), here.attributes) as trace:
             try:
                 request = decode_validated_request(
                     message.value, max_text_chars=settings.max_text_chars, now_ms=int(self.clock())

@@ -18,7 +18,15 @@ from typing import Any, Protocol
 
 from linguaflow.errors import InvalidRequest, LinguaflowError, ProviderError
 from linguaflow.telemetry import Telemetry
-from schemas import CacheEntry, DeadLetter, TranslationResult, decode_cache_entry, encode, encode_request
+from schemas import (
+    OUTCOMES,
+    CacheEntry,
+    DeadLetter,
+    TranslationResult,
+    decode_cache_entry,
+    encode,
+    encode_request,
+)
 from streams.batching import BatchAccumulator
 from streams.keying import KeyedRequest, dead_letter
 from streams.outcomes import new_entry, result_for
@@ -83,6 +91,8 @@ class DedupEngine:
         self._wakeup = asyncio.Event()
         rate = config.user_requests_per_min
         self._users = KeyedLimiter(rate) if rate > 0 else None
+        self._count_request = telemetry.counter("requests_in")
+        self._count_result = {o: telemetry.counter("results", outcome=o) for o in OUTCOMES}
 
     @property
     def keys_in_flight(self) -> int:
@@ -99,7 +109,7 @@ class DedupEngine:
         return entry, False
 
     async def on_request(self, keyed: KeyedRequest, ack: Callable[[], None]) -> None:
-        self._telemetry.count("requests_in")
+        self._count_request()
         waiter = Waiter(keyed, ack)
         entry, expired = self._lookup(keyed)
         if entry is not None:
@@ -274,7 +284,7 @@ class DedupEngine:
             now_ms=self._clock(),
             traceparent=waiter.keyed.traceparent,
         )
-        self._telemetry.count("results", outcome=result.outcome)
+        self._count_result[result.outcome]()
         self._outbox.result(result, waiter.ack)
 
     def _ack_when_delivered(self, fut: asyncio.Future[Any], ack: Callable[[], None]) -> None:

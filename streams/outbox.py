@@ -12,8 +12,8 @@ from typing import Any
 from linguaflow.batch_send import Ack, BatchSender
 from linguaflow.kafka import Publisher
 from linguaflow.settings import Settings
-from linguaflow.telemetry import Telemetry
-from schemas import DeadLetter, TranslationResult, encode
+from linguaflow.telemetry import Add, Telemetry
+from schemas import OUTCOMES, DeadLetter, TranslationResult, encode
 from streams.keying import TRACE_HEADER
 
 
@@ -25,13 +25,16 @@ class KafkaOutbox:
         self._sender = sender
         self._settings = settings
         self._telemetry = telemetry
+        self._latency = {o: telemetry.observer("e2e_latency", outcome=o) for o in OUTCOMES}
+        self._billing: dict[str, tuple[Add, Add]] = {}  # per provider: billed_chars, cost
 
     def result(self, result: TranslationResult, ack: Ack) -> None:
         # Billing and latency are counted from results, so they carry the provider that really
         # translated (billed_chars and cost are non-zero only on the miss that caused the call).
-        self._telemetry.count("billed_chars", result.billed_chars, provider=result.provider)
-        self._telemetry.count("cost", result.cost, provider=result.provider)
-        self._telemetry.observe("e2e_latency", result.latency_ms / 1000, outcome=result.outcome)
+        billing = self._billing.get(result.provider) or self._bill(result.provider)
+        billing[0](result.billed_chars)
+        billing[1](result.cost)
+        self._latency[result.outcome](result.latency_ms / 1000)
         headers = [(TRACE_HEADER, result.traceparent.encode())] if result.traceparent else None
         self._sender.add(
             self._settings.results_topic,
@@ -41,6 +44,14 @@ class KafkaOutbox:
             ack=ack,
         )
         self._sender.flush_soon()  # a batch handler flushes at its end; a provider call's results here
+
+    def _bill(self, provider: str) -> tuple[Add, Add]:
+        telemetry = self._telemetry
+        billing = self._billing[provider] = (
+            telemetry.counter("billed_chars", provider=provider),
+            telemetry.counter("cost", provider=provider),
+        )
+        return billing
 
     async def dead_letter(self, value: bytes, letter: DeadLetter) -> asyncio.Future[Any]:
         key = letter.request_id.encode() if letter.request_id else None

@@ -144,9 +144,29 @@ def test_timed_observes_duration_and_counts_failures_by_reason() -> None:
     }
 
 
+def test_a_counter_or_observer_looked_up_once_adds_to_the_same_series_as_count_and_observe() -> None:
+    t = Telemetry()
+    hits = t.counter("results", outcome="hit")
+    requests = t.counter("requests_in")
+    assert t.snapshot() == {}  # no series until something is added
+    hits()
+    hits(2)
+    t.count("results", outcome="hit")
+    requests()
+    latency = t.observer("e2e_latency", outcome="hit")
+    latency(0.004)
+    t.observe("e2e_latency", 0.004, outcome="hit")
+    assert t.snapshot() == {"results": 4, "results.outcome.hit": 4, "requests_in": 1}
+    got = samples(t)
+    assert got[("linguaflow_results_total", (("outcome", "hit"),))] == 4
+    assert got[("linguaflow_e2e_latency_seconds_count", (("outcome", "hit"),))] == 2
+    with pytest.raises(ValueError, match="histogram"):
+        t.counter("e2e_latency")
+
+
 def test_span_continues_the_incoming_trace_and_yields_its_own_traceparent() -> None:
     t, exporter = traced()
-    with t.span("rekey", PARENT, **{"messaging.kafka.offset": 7}) as child:
+    with t.span("rekey", PARENT, lambda: {"messaging.kafka.offset": 7}) as child:
         pass
     [span] = exporter.get_finished_spans()
     assert format(span.context.trace_id, "032x") == TRACE_ID
@@ -157,8 +177,10 @@ def test_span_continues_the_incoming_trace_and_yields_its_own_traceparent() -> N
 
 def test_without_tracing_the_incoming_traceparent_passes_through() -> None:
     t = Telemetry()
-    with t.span("rekey", PARENT) as child:
+    asked: list[str] = []
+    with t.span("rekey", PARENT, lambda: asked.append("attributes") or {}) as child:
         assert child == PARENT
+    assert asked == []  # nothing is recorded: the attributes are not even built
     with t.span("rekey", None) as child:
         assert child is None
     with t.span("rekey", "not-a-traceparent") as child:
@@ -193,7 +215,7 @@ def test_log_lines_carry_the_current_trace_id_and_extra_fields() -> None:
 
 
 def test_every_metric_name_recorded_in_the_code_is_in_the_catalogue() -> None:
-    call = re.compile(r'\.(?:count|observe|gauge|timed)\(\s*"(\w+)"')
+    call = re.compile(r'\.(?:count|counter|observe|observer|gauge|timed)\(\s*"(\w+)"')
     errors = re.compile(r'\.timed\(\s*"\w+",\s*errors="(\w+)"')
     used: set[str] = set()
     for folder in ("linguaflow", "streams", "sinks"):

@@ -66,7 +66,7 @@ async def test_spans_of_one_request_share_the_producers_trace() -> None:
         pass
     raw = orjson.dumps({"request_id": "r-1", "text": "Hello", "target_lang": "de"})
     origin = Origin("translation.requests", 0, 5)
-    with telemetry.span("rekey", produced, **origin.attributes()) as rekeyed:
+    with telemetry.span("rekey", produced, origin.attributes) as rekeyed:
         outcome = key_request(
             raw,
             origin,
