@@ -16,6 +16,7 @@ import orjson
 
 from linguaflow.errors import InvalidRequest
 from schemas import _fields as f
+from schemas._frozen import fast_init
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
@@ -25,7 +26,10 @@ MAX_ID = 200
 MAX_CONTEXT = 2_000
 
 
-@dataclass(frozen=True, slots=True)
+# Fields in a __dict__ (no ``slots``) so ``fast_init`` can build one in one update: every request
+# event is decoded into one, and a request is held only while its key is in flight.
+@fast_init
+@dataclass(frozen=True)
 class TranslationRequest:
     request_id: str
     text: str
