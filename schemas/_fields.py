@@ -53,7 +53,10 @@ def _check_str(value: Any, field: str, *, max_len: int, min_len: int) -> str:
 
 def identifier(data: Mapping[str, Any], field: str, *, max_len: int, default: str | None = None) -> str:
     """A producer-chosen id: printable, no control characters; required unless it has a default."""
-    if data.get(field) in (None, "") and default is not None:
+    value = data.get(field)
+    if type(value) is str and 0 < len(value) <= max_len and value.isascii() and value.isprintable():
+        return value  # the usual id, in one test: printable ASCII has no control characters
+    if value in (None, "") and default is not None:
         return default
     value = req_str(data, field, max_len=max_len)
     if _CONTROL.search(value):
@@ -127,6 +130,8 @@ def flag(data: Mapping[str, Any], field: str) -> bool:
 def epoch_ms(data: Mapping[str, Any], field: str, *, default: int) -> int:
     """Epoch milliseconds from a number (ms) or an ISO-8601 string with a timezone."""
     value = data.get(field)
+    if type(value) is int and 0 <= value < _MAX_MS:
+        return value
     if value is None:
         return default
     if isinstance(value, bool):
@@ -144,7 +149,10 @@ def epoch_ms(data: Mapping[str, Any], field: str, *, default: int) -> int:
     raise fail(field, f"must be epoch milliseconds or an ISO-8601 timestamp, got {type(value).__name__}")
 
 
+_MAX_MS = 10**14
+
+
 def _in_range(field: str, ms: int) -> int:
-    if not 0 <= ms < 10**14:
+    if not 0 <= ms < _MAX_MS:
         raise fail(field, f"{ms} ms is not a time since 1970 that epoch milliseconds can express")
     return ms

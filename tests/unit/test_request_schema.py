@@ -474,3 +474,16 @@ def test_control_characters_in_free_text_are_refused(field: str, control: str) -
 
 def test_tabs_and_line_breaks_are_text() -> None:
     assert decode(minimal(text="a\tb\nc\r\nd", context="x\ty")).text == "a\tb\nc\nd"
+
+
+# Printable ASCII ids take a shortcut; the rest still get the full check.
+@pytest.mark.parametrize("value", ["r\x7f1", "r\x001", "r\x1b1", "x" * 201])
+def test_request_id_shortcut_does_not_let_bad_ids_through(value: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        decode(minimal(request_id=value))
+    assert "request_id" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["x" * 200, "ünïcode-id", "a b"])
+def test_printable_ids_up_to_the_limit_are_accepted(value: str) -> None:
+    assert decode(minimal(request_id=value, user=value)).user == value
