@@ -39,7 +39,6 @@ def fast_init(cls: type[T]) -> type[T]:
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__module__ = cls.__module__
-    init.__doc__ = cls.__init__.__doc__
     setattr(cls, "__init__", init)  # noqa: B010  # mypy forbids assigning to a method
     return cls
 

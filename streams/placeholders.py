@@ -59,7 +59,11 @@ class _Piece:
 
 def protected_pieces(text: str) -> Counter[str]:
     """The multiset of protected pieces of a text (what a translation must keep)."""
-    return Counter(p.value for p in _scan(text, 0, plural=False)[0] if p.kind != "text")
+    return Counter(_protected(text))
+
+
+def _protected(text: str) -> list[str]:
+    return [p.value for p in _scan(text, 0, plural=False)[0] if p.kind != "text"]
 
 
 def mask(text: str) -> Masked:
@@ -77,8 +81,9 @@ def mask(text: str) -> Masked:
     return Masked("".join(out), tuple(pieces), tuple(ordered))
 
 
-def unmask(masked: Masked, original: str, translated: str) -> str:
-    """The translation with its pieces restored, or PlaceholderMismatch saying what went wrong."""
+def unmask(masked: Masked, translated: str) -> str:
+    """The translation with its pieces restored, or PlaceholderMismatch saying what went wrong.
+    (``masked.pieces`` are the original's protected pieces: ``mask`` cut them out of it.)"""
     out: list[str] = []
     seen: list[int] = []
     pos = 0
@@ -97,11 +102,11 @@ def unmask(masked: Masked, original: str, translated: str) -> str:
         raise PlaceholderMismatch(
             f"placeholders lost or repeated: expected {len(masked.pieces)}, got {len(seen)} (lost: {lost})"
         )
-    icu_order = [i for i in seen if i in set(masked.ordered)]
-    if icu_order != list(masked.ordered):
+    icu = set(masked.ordered)
+    if icu and [i for i in seen if i in icu] != list(masked.ordered):
         raise PlaceholderMismatch("the ICU plural/select structure came back out of order")
     result = "".join(out)
-    if protected_pieces(result) != protected_pieces(original):
+    if sorted(_protected(result)) != sorted(masked.pieces):
         raise PlaceholderMismatch("the translation invented or altered a placeholder or tag")
     return result
 

@@ -192,7 +192,7 @@ class ResilientProvider:
             mangled: list[TranslationJob] = []
             for job, out in zip(jobs, answers, strict=True):
                 try:
-                    text = unmask(masks[job.cache_key], job.text, out.text)
+                    text = unmask(masks[job.cache_key], out.text)
                 except PlaceholderMismatch as exc:
                     self._telemetry.count("provider_errors", provider=name, reason=exc.reason)
                     mangled.append(job)
