@@ -20,6 +20,7 @@ from linguaflow.settings import Settings
 from linguaflow.sink_service import SinkService
 from linguaflow.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry, telemetry_for
 from streams.app import StreamsRuntime, wall_ms
+from streams.cache_store import DiskCacheStore
 from streams.providers.resilient import build_resilient
 
 log = logging.getLogger("linguaflow.worker")
@@ -124,6 +125,7 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
 
     @app.page("/stats")
     async def stats(view: Any, request: Any) -> Any:
+        store = runtime.table.data
         reasons = not_ready_reasons(await observe())
         return view.json(
             {
@@ -132,6 +134,7 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
                 "counters": runtime.telemetry.snapshot(),
                 "keys_in_flight": runtime.engine.keys_in_flight,
                 "cache_entries": len(runtime.table),
+                "cache_disk": store.entries.memory() if isinstance(store, DiskCacheStore) else None,
                 "provider": runtime.provider.name,
                 "breakers": runtime.provider.breaker_states(),
                 "heap": heap_stats(frozen["objects"]),

@@ -117,6 +117,7 @@ class DiskEntries(MutableMapping[bytes, bytes]):
     ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        self._budget = memory_mib << 20
         self._options = _options(memory_mib, partitions)
         self._write = WriteOptions()
         self._write.disable_wal = True  # type: ignore[assignment,method-assign]  # durability is the changelog's; see the module docstring
@@ -235,6 +236,24 @@ class DiskEntries(MutableMapping[bytes, bytes]):
                 present[key] = value is not None
             db.write(write, self._write)
             self._counts[partition] += count
+
+    def memory(self) -> dict[str, int]:
+        """Bytes RocksDB holds, for ``/stats``: the one cache every database shares (its capacity is
+        ``CACHE_DISK_MEMORY_MIB``; the memtables are charged to it too), and per database summed:
+        the memtables and the table readers' memory outside the cache."""
+        dbs = list(self._dbs.values())
+        shared = dbs[0] if dbs else None
+
+        def summed(name: str) -> int:
+            return sum(db.property_int_value(name) or 0 for db in dbs)
+
+        return {
+            "cache_capacity": self._budget,
+            "cache_usage": (shared and shared.property_int_value("rocksdb.block-cache-usage")) or 0,
+            "cache_pinned": (shared and shared.property_int_value("rocksdb.block-cache-pinned-usage")) or 0,
+            "memtables": summed("rocksdb.size-all-mem-tables"),
+            "table_readers": summed("rocksdb.estimate-table-readers-mem"),
+        }
 
     def take_checkpoint(self) -> Checkpoint | None:
         """The checkpoint a clean stop left, removed: a crash from now on leaves none."""

@@ -59,7 +59,10 @@ async def test_a_clean_restart_reads_only_what_was_written_to_the_changelog_mean
     cache_dir = on_disk(stack, tmp_path, topic_config={})  # tombstones kept 24 h (Kafka's default)
     first = stack.start_worker("first").wait_ready()
     await run_synthetic(stack, 60, 0.0, seed=81, run_id="fill", worker=first)
-    assert first.stats()["cache_entries"] == 60
+    stats = first.stats()
+    assert stats["cache_entries"] == 60
+    assert stats["cache_disk"]["cache_capacity"] == 64 << 20  # CACHE_DISK_MEMORY_MIB's default
+    assert stats["cache_disk"]["memtables"] > 60 * 200  # the 60 entries, not flushed yet
     assert first.stop() == 0, first.log_tail()
     assert (cache_dir / "checkpoint.json").exists()
 

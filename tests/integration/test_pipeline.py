@@ -108,7 +108,9 @@ async def test_restarted_worker_recovers_the_cache_and_answers_duplicates_withou
     assert first.stop() == 0, first.log_tail()
 
     second = stack.start_worker("second").wait_ready()
-    assert second.stats()["cache_entries"] == 300  # recovered from the changelog before ready
+    stats = second.stats()
+    assert stats["cache_entries"] == 300  # recovered from the changelog before ready
+    assert stats["cache_disk"] is None  # the memory store: no RocksDB
     for _ in range(50):  # then start-up objects leave the collector's full passes (linguaflow/heap.py)
         if second.stats()["heap"]["frozen"] > 50_000:
             break

@@ -62,6 +62,24 @@ def test_the_mapping_reads_and_writes_the_database_of_the_keys_partition(tmp_pat
     assert (sorted(disk), len(disk)) == ([b"b"], 1)
 
 
+def test_memory_reports_the_shared_cache_and_what_each_database_holds_outside_it(tmp_path: Path) -> None:
+    assert entries(tmp_path).memory() == {
+        "cache_capacity": 8 << 20,
+        "cache_usage": 0,
+        "cache_pinned": 0,
+        "memtables": 0,
+        "table_readers": 0,
+    }  # no partition held yet
+    disk = held(tmp_path, {0, 1})
+    empty = disk.memory()
+    for i in range(2_000):
+        disk[b"%d-key" % i] = b"v" * 200
+    full = disk.memory()
+    assert full["cache_capacity"] == 8 << 20
+    assert full["memtables"] > empty["memtables"] + 2_000 * 200  # both databases' memtables
+    assert 0 < full["cache_usage"] <= full["cache_capacity"]  # memtables are charged to the cache
+
+
 def test_a_key_of_a_partition_not_held_is_absent_and_written_to_the_changelog_only(tmp_path: Path) -> None:
     disk = held(tmp_path, {0})
     disk[b"a"] = b"1"  # partition 1
