@@ -89,8 +89,8 @@ def decode_checkpoint(raw: bytes) -> Checkpoint | None:
         return None
 
 
-def _options(memory_mib: int, partitions: int) -> Options:
-    budget = memory_mib << 20
+def _options(budget: int, partitions: int) -> Options:
+    """RocksDB's options for ``budget`` bytes in all, shared by the ``partitions`` databases."""
     cache = Cache(budget)
     table = BlockBasedOptions()
     table.set_block_cache(cache)
@@ -118,7 +118,7 @@ class DiskEntries(MutableMapping[bytes, bytes]):
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self._budget = memory_mib << 20
-        self._options = _options(memory_mib, partitions)
+        self._options = _options(self._budget, partitions)
         self._write = WriteOptions()
         self._write.disable_wal = True  # type: ignore[assignment,method-assign]  # durability is the changelog's; see the module docstring
         self._partition_of = partition_of
@@ -242,15 +242,17 @@ class DiskEntries(MutableMapping[bytes, bytes]):
         ``CACHE_DISK_MEMORY_MIB``; the memtables are charged to it too), and per database summed:
         the memtables and the table readers' memory outside the cache."""
         dbs = list(self._dbs.values())
-        shared = dbs[0] if dbs else None
+
+        def shared(name: str) -> int:  # any database reads the one cache
+            return (dbs[0].property_int_value(name) or 0) if dbs else 0
 
         def summed(name: str) -> int:
             return sum(db.property_int_value(name) or 0 for db in dbs)
 
         return {
             "cache_capacity": self._budget,
-            "cache_usage": (shared and shared.property_int_value("rocksdb.block-cache-usage")) or 0,
-            "cache_pinned": (shared and shared.property_int_value("rocksdb.block-cache-pinned-usage")) or 0,
+            "cache_usage": shared("rocksdb.block-cache-usage"),
+            "cache_pinned": shared("rocksdb.block-cache-pinned-usage"),
             "memtables": summed("rocksdb.size-all-mem-tables"),
             "table_readers": summed("rocksdb.estimate-table-readers-mem"),
         }
