@@ -38,7 +38,6 @@ SIZES = {
 }
 NOT_MEASURED = [
     "More than 2 workers or more than 4 partitions.",
-    "Cache-hit latency at several paced rates (only half of the warm maximum).",
     "Warm-restart recovery (CACHE_STORE=disk reads only what was written since a clean stop; the "
     "tests check that, nothing here times it).",
 ]

@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from bench.report import paced_runs
+
 
 def _save(fig: Figure, out: Path, name: str) -> str:
     fig.tight_layout()
@@ -89,5 +91,21 @@ def _paced_latency(report: dict[str, Any], out: Path) -> str:
     return _save(fig, out, "paced_latency.png")
 
 
+def _paced_rates(report: dict[str, Any], out: Path) -> str:
+    paced = paced_runs(report["end_to_end"]["runs"])
+    fig, ax = _axes("Cache-hit latency by load (the warm load paced)")
+    rates = [r["requests_per_s"] for r in paced]
+    for column, style in (("p50_ms", "o-"), ("p95_ms", "s-"), ("p99_ms", "^-")):
+        ax.plot(rates, [r[column] or 0 for r in paced], style, label=column.removesuffix("_ms"))
+    ax.axhline(50, color="tab:red", ls=":", label="50 ms")
+    ax.set_xlabel("requests/s (all cache hits)")
+    ax.set_ylabel("ms (produce -> result)")
+    ax.legend()
+    return _save(fig, out, "paced_rates.png")
+
+
 def write_plots(report: dict[str, Any], out: Path) -> list[str]:
-    return [plot(report, out) for plot in (_throughput, _provider_calls, _latency, _rss, _paced_latency)]
+    return [
+        plot(report, out)
+        for plot in (_throughput, _provider_calls, _latency, _rss, _paced_latency, _paced_rates)
+    ]

@@ -22,6 +22,7 @@ HEADINGS = (
     "## Targets",
     "## Raw baselines",
     "## End to end",
+    "## Cache-hit latency by load",
     "## Provider latency models",
     "## Recovery",
     "## Not measured",
@@ -55,7 +56,21 @@ def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
         assert report[section], section
     assert set(report["raw"]) == {"produce_only", "pass_through", "same_shape", "postgres"}
     assert report["raw"]["same_shape"]["messages"] == report["environment"]["raw_messages"]
-    assert set(report["end_to_end"]["runs"]) == {"dup0", "dup50", "dup90", "dup99", "warm", "warm_paced"}
+    runs = report["end_to_end"]["runs"]
+    assert set(runs) == {
+        "dup0",
+        "dup50",
+        "dup90",
+        "dup99",
+        "warm",
+        "warm_paced",
+        "warm_paced_25",
+        "warm_paced_75",
+    }
+    warm_max = runs["warm"]["requests_per_s"]
+    for name, share in (("warm_paced_25", 0.25), ("warm_paced", 0.5), ("warm_paced_75", 0.75)):
+        assert runs[name]["paced_rate_per_s"] == pytest.approx(share * warm_max)
+        assert runs[name]["provider_texts"] == 0, name  # all hits
     assert set(report["provider_models"]) == {"deepl_150ms", "llm_1500ms"}
     assert len(report["targets"]) == 7
     assert all(isinstance(t["passed"], bool) for t in report["targets"])

@@ -1,13 +1,15 @@
-"""The benchmark report's RSS rules: peak over the first sample, and the same once start-up is over."""
+"""The benchmark report: its RSS rules (peak over the first sample, and the same once start-up is
+over), the leak check over the all-hit runs, and the table of cache-hit latency by load."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.infra import keep_dir
-from bench.report import rss_drift, rss_drift_settled, shape_note
+from bench.report import evaluate, paced_table, rss_drift, rss_drift_settled, shape_note
 
 # (t, rss_mib, cpu_s): a fixed-size buffer fills in the first seconds, then memory is flat
 FILLS_THEN_FLAT = [
@@ -47,3 +49,66 @@ def test_the_shape_note_puts_end_to_end_against_the_same_shape_baseline() -> Non
     note = " ".join(shape_note(raw, {"dup90": {"requests_per_s": 10_000.0}}))
     assert "moves 48,000 msg/s, 0.60 of the pass-through" in note
     assert "end to end at 90 % duplicates is 0.21 of it" in note
+
+
+def _run(rate: float | None, req_s: float, window: tuple[float, float], p99: int = 20) -> dict[str, Any]:
+    return {
+        "paced_rate_per_s": rate,
+        "requests_per_s": req_s,
+        "window_s": list(window),
+        "p50_ms": 5,
+        "p95_ms": 10,
+        "p99_ms": p99,
+        "max_ms": 40,
+        "cpu_ms_per_request": 0.1,
+        "provider_texts": 0,
+        "unique_keys": 100,
+    }
+
+
+RUNS = {
+    "dup90": _run(None, 9_000.0, (0.0, 10.0)),
+    "warm": _run(None, 12_000.0, (10.0, 20.0)),
+    "warm_paced": _run(6_000.0, 5_990.0, (20.0, 30.0), p99=25),
+    "warm_paced_25": _run(3_000.0, 2_995.0, (30.0, 40.0), p99=15),
+    "warm_paced_75": _run(9_000.0, 8_900.0, (40.0, 50.0), p99=48),
+}
+
+
+def test_the_paced_runs_are_tabled_from_the_lightest_load_up() -> None:
+    table = paced_table(RUNS)
+    assert table[2:] == [
+        "| 25% | 3,000 | 2,995 | 5 / 10 / 15 / 40 | 0.10 |",
+        "| 50% | 6,000 | 5,990 | 5 / 10 / 25 / 40 | 0.10 |",
+        "| 75% | 9,000 | 8,900 | 5 / 10 / 48 / 40 | 0.10 |",
+    ]
+
+
+def _report(samples: list[list[float]]) -> dict[str, Any]:
+    return {
+        "environment": {"cache_store": "memory"},
+        "raw": {
+            "pass_through": {"msg_per_s": 50_000.0},
+            "postgres": {"sink_rows_per_s": 60_000.0, "copy_rows_per_s": 100_000.0},
+        },
+        "recovery": {
+            "entries_per_s_net": 150_000.0,
+            "entries": 1000,
+            "recovery_s": 0.1,
+            "ready_full_s": 2.1,
+            "ready_empty_s": 2.0,
+        },
+        "end_to_end": {"runs": RUNS, "process": samples},
+    }
+
+
+def test_the_leak_check_spans_every_all_hit_run_and_the_latency_target_is_at_half() -> None:
+    flat = [[float(t), 200.0, float(t)] for t in range(0, 51)]
+    grows_late = [[float(t), 200.0 + (5 * (t - 40) if t > 40 else 0), float(t)] for t in range(0, 51)]
+    ok = {t.name: t for t in evaluate(_report(flat))}
+    leak = "worker RSS flat over the all-hit runs (no new keys: a leak check)"
+    assert ok[leak].passed
+    assert not {t.name: t for t in evaluate(_report(grows_late))}[leak].passed  # +25 % in the 75 % run
+    latency = ok["cache-hit p99 produce->result at half the warm maximum"]
+    assert latency.measured == "p99 25 ms at 6000 req/s"
+    assert latency.passed
