@@ -38,10 +38,12 @@ def _bench_processes() -> list[str]:
     return found
 
 
-def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
+def _bench(tmp_path: Path, *args: str) -> tuple[Path, str]:
+    """``python -m bench run --tiny ARGS`` as a user runs it (no LINGUAFLOW_* or DATABASE_URL of
+    ours): the report's directory and what the command printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LINGUAFLOW_") and k != "DATABASE_URL"}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "run", "--tiny", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench", "run", "--tiny", *args, "--out", str(tmp_path)],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -51,6 +53,11 @@ def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (out,) = tmp_path.iterdir()
+    return out, proc.stdout
+
+
+def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
+    out, _ = _bench(tmp_path)
     report = json.loads((out / "report.json").read_text())
     for section in SECTIONS:
         assert report[section], section
@@ -81,4 +88,18 @@ def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
     for plot in report["plots"]:
         assert (out / plot).stat().st_size > 1000
     assert report["end_to_end"]["worker_exit_code"] == 0
+    recovery = report["recovery"]
+    assert recovery["entries_held"] == recovery["entries"] == report["environment"]["recovery_entries"]
+    assert recovery["restart_ready_s"] is None  # memory: every start reads the whole changelog
+    assert not _bench_processes(), "the benchmark left processes running"
+
+
+def test_bench_recovery_with_the_disk_store_times_a_clean_restart(tmp_path: Path) -> None:
+    """``--only recovery --cache-store disk``: the second start finds the first one's checkpoint
+    and holds every entry again (the integration tests check it reads nothing of the log)."""
+    out, printed = _bench(tmp_path, "--only", "recovery", "--cache-store", "disk")
+    (run,) = json.loads((out / "report.json").read_text())["recovery_runs"]
+    assert run["entries_held"] == run["restart_entries_held"] == run["entries"] == 1_000
+    assert run["restart_ready_s"] > 0
+    assert "clean restart: ready" in printed
     assert not _bench_processes(), "the benchmark left processes running"

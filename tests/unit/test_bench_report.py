@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bench.infra import keep_dir
-from bench.report import evaluate, paced_table, rss_drift, rss_drift_settled, shape_note
+from bench.report import evaluate, paced_table, restart_note, rss_drift, rss_drift_settled, shape_note
 
 # (t, rss_mib, cpu_s): a fixed-size buffer fills in the first seconds, then memory is flat
 FILLS_THEN_FLAT = [
@@ -112,3 +112,16 @@ def test_the_leak_check_spans_every_all_hit_run_and_the_latency_target_is_at_hal
     latency = ok["cache-hit p99 produce->result at half the warm maximum"]
     assert latency.measured == "p99 25 ms at 6000 req/s"
     assert latency.passed
+
+
+def test_the_restart_note_says_what_a_restart_costs_with_each_store() -> None:
+    rec = {"ready_full_s": 7.5, "ready_empty_s": 2.25, "restart_ready_s": None}
+    assert restart_note(rec, "memory") == (
+        "CACHE_STORE=memory: every start reads the whole changelog, so a restart takes as long."
+    )
+    rec |= {"restart_ready_s": 2.5, "restart_entries_held": 1_000_000}
+    assert restart_note(rec, "disk") == (
+        "Clean restart (CACHE_STORE=disk, the first start's directory and checkpoint): ready in 2.50 s "
+        "holding 1,000,000 entries, vs 7.50 s for the first start's whole read and 2.25 s with an "
+        "empty cache."
+    )
