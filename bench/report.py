@@ -184,10 +184,19 @@ def paced_table(runs: dict[str, Any]) -> list[str]:
 
 
 def scaling_table(scaling: dict[str, Any]) -> list[str]:
-    lines = ["| workers | sink processes | req/s | p50 / p99 ms | complete |", "|---|---|---|---|---|"]
+    """One row per shape; req/s also against the first shape (one worker)."""
+    lines = [
+        "| workers | sink processes | partitions | req/s | vs 1 worker | CPU ms/req (our processes) "
+        "| cores busy | p50 / p99 ms | complete |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    base = next(iter(scaling.values()), {}).get("requests_per_s")
     for r in scaling.values():
+        busy = r.get("machine_busy")
         lines.append(
-            f"| {r['workers']} | {r.get('sinks', 0)} | {_f(r['requests_per_s'])} "
+            f"| {r['workers']} | {r.get('sinks', 0)} | {r.get('partitions', 4)} | {_f(r['requests_per_s'])} "
+            f"| {_f(_ratio(r['requests_per_s'], base), 2)} | {_f(r.get('cpu_ms_per_request'), 3)} "
+            f"| {'-' if busy is None else f'{busy:.0%}'} "
             f"| {_f(r['p50_ms'])} / {_f(r['p99_ms'])} | {r['complete']} |"
         )
     return lines
@@ -268,9 +277,13 @@ def markdown(report: dict[str, Any]) -> str:
         "Batches are capped by the API (DeepL 50 texts, OpenAI-compatible 20) and by "
         "`LINGUAFLOW_PROVIDER_MAX_INFLIGHT_BATCHES` (8 concurrent calls per worker).",
         "",
-        "## Scaling (90 % duplicates, one consumer group, 4 partitions, fresh stack each)",
+        "## Scaling (90 % duplicates, one consumer group, fresh stack each)",
         "",
         *scaling_table(report["scaling"]),
+        "",
+        f"CPU ms/req: the workers' and sink processes' CPU over the run per request. Cores busy: the "
+        f"share of the machine's {env.get('cpus', '?')} cores in use over the run, broker, Postgres "
+        "and load generator included; near 100 %, more processes have no core to run on.",
         "",
         "## Recovery",
         "",

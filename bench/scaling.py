@@ -1,56 +1,112 @@
-"""Scaling: the same 90 % duplicate load on 1 and on 2 worker processes (one consumer group, the
-same 4 partitions), and on 1 worker whose sink runs as a process of its own (``linguaflow sink``,
-``WORKER_SINK=false``), each on a fresh stack. Throughput is first publish to last row in Postgres."""
+"""Scaling: the same 90 % duplicate load on 1, 2 and 4 worker processes (one consumer group, 4 or
+8 partitions), and on 1 worker whose sink runs as a process of its own (``linguaflow sink``,
+``WORKER_SINK=false``), each on a fresh stack. Throughput is first publish to last row in
+Postgres. Each run also reports the CPU its linguaflow processes used per request and how busy
+the machine's cores were (the broker, Postgres and the load generator share them)."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any
+
+import psutil
 
 from bench.e2e import DUP_RATIOS
 from bench.infra import Infra
 from bench.load import publish_requests, rows_inserted, run_requests, wait_rows
+from tests.harness import WorkerProcess
 
 DUP_RATIO = DUP_RATIOS[2]  # 90 %
-SHAPES = {"workers_1": (1, 0), "workers_2": (2, 0), "workers_1_sink_1": (1, 1)}  # (workers, sinks)
 
 
-async def run_workers(infra: Infra, workers: int, requests: int, *, sinks: int = 0) -> dict[str, Any]:
-    run_id = f"scale{workers}s{sinks}"
-    stack = await infra.stack(run_id)
-    if sinks:
+@dataclass(frozen=True)
+class Shape:
+    workers: int
+    sinks: int = 0  # `linguaflow sink` processes; with any, the workers run WORKER_SINK=false
+    partitions: int = 4
+
+
+SHAPES = {
+    "workers_1": Shape(1),
+    "workers_2": Shape(2),
+    "workers_2_p8": Shape(2, partitions=8),
+    "workers_4_p8": Shape(4, partitions=8),
+    "workers_1_sink_1": Shape(1, sinks=1),
+}
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    processes_s: float  # user + system seconds of the linguaflow processes
+    machine_busy_s: float  # every core's non-idle seconds
+    machine_total_s: float
+
+
+def cpu_snapshot(procs: list[WorkerProcess]) -> CpuSnapshot:
+    own = 0.0
+    for proc in procs:
+        times = psutil.Process(proc.proc.pid).cpu_times()
+        own += times.user + times.system
+    machine = psutil.cpu_times()
+    idle = machine.idle + getattr(machine, "iowait", 0.0)
+    total = sum(machine)
+    return CpuSnapshot(own, total - idle, total)
+
+
+def cpu_use(before: CpuSnapshot, after: CpuSnapshot, requests: int) -> dict[str, float]:
+    """The processes' CPU ms per request, and the machine's cores busy over the window (0.9 =
+    90 % of every core)."""
+    total = after.machine_total_s - before.machine_total_s
+    return {
+        "cpu_ms_per_request": 1000 * (after.processes_s - before.processes_s) / requests,
+        "machine_busy": (after.machine_busy_s - before.machine_busy_s) / total if total else float("nan"),
+    }
+
+
+async def run_shape(infra: Infra, name: str, shape: Shape, requests: int) -> dict[str, Any]:
+    stack = await infra.stack(f"scale-{name}")
+    stack.env["LINGUAFLOW_PARTITIONS"] = str(shape.partitions)
+    if shape.sinks:
         stack.env["LINGUAFLOW_WORKER_SINK"] = "false"
-    procs = [infra.worker(stack, f"{run_id}-w{i}") for i in range(workers)]
-    procs += [infra.sink(stack, f"{run_id}-s{i}") for i in range(sinks)]
+    procs = [infra.worker(stack, f"{name}-w{i}") for i in range(shape.workers)]
+    procs += [infra.sink(stack, f"{name}-s{i}") for i in range(shape.sinks)]
     for proc in procs:
         proc.wait_ready()
     await asyncio.sleep(2)  # the last one to join triggered a rebalance: let it settle
     for proc in procs:
         proc.wait_ready()
-    load = run_requests(run_id, space=run_id, count=requests, dup_ratio=DUP_RATIO)
+    load = run_requests(name, space=name, count=requests, dup_ratio=DUP_RATIO)
     try:
         inserted = rows_inserted(procs)
+        before = cpu_snapshot(procs)
         started = await publish_requests(stack.settings, load)
-        summary = await wait_rows(stack.settings, run_id, requests, started, inserted=inserted)
+        summary = await wait_rows(stack.settings, name, requests, started, inserted=inserted)
+        cpu = cpu_use(before, cpu_snapshot(procs), requests)
     finally:
         exit_codes = [proc.stop() for proc in procs]
     elapsed = summary["last_row_s"] or float("nan")
     return {
-        "workers": workers,
-        "sinks": sinks,
+        "workers": shape.workers,
+        "sinks": shape.sinks,
+        "partitions": shape.partitions,
         "requests": requests,
         "requests_per_s": requests / elapsed,
         "complete": summary["complete"],
         "p50_ms": summary["p50_ms"],
         "p99_ms": summary["p99_ms"],
+        **cpu,
         "exit_codes": exit_codes,
     }
 
 
 async def run_scaling(infra: Infra, requests: int) -> dict[str, Any]:
     out = {}
-    for name, (workers, sinks) in SHAPES.items():
-        shape = f"{workers} worker(s) + {sinks} sink process(es)"
-        print(f"  scaling: {shape}, {requests} requests, {DUP_RATIO:.0%} duplicates", flush=True)
-        out[name] = await run_workers(infra, workers, requests, sinks=sinks)
+    for name, shape in SHAPES.items():
+        print(
+            f"  scaling: {shape.workers} worker(s) + {shape.sinks} sink process(es), "
+            f"{shape.partitions} partitions, {requests} requests, {DUP_RATIO:.0%} duplicates",
+            flush=True,
+        )
+        out[name] = await run_shape(infra, name, shape, requests)
     return out

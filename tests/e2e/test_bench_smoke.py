@@ -79,6 +79,19 @@ def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
         assert runs[name]["paced_rate_per_s"] == pytest.approx(share * warm_max)
         assert runs[name]["provider_texts"] == 0, name  # all hits
     assert set(report["provider_models"]) == {"deepl_150ms", "llm_1500ms"}
+    scaling = report["scaling"]
+    assert [(s["workers"], s["sinks"], s["partitions"]) for s in scaling.values()] == [
+        (1, 0, 4),
+        (2, 0, 4),
+        (2, 0, 8),
+        (4, 0, 8),
+        (1, 1, 4),
+    ]
+    for name, shape in scaling.items():
+        assert shape["complete"], name
+        assert set(shape["exit_codes"]) == {0}, name
+        assert shape["cpu_ms_per_request"] > 0, name
+        assert 0 < shape["machine_busy"] <= 1, name
     assert len(report["targets"]) == 7
     assert all(isinstance(t["passed"], bool) for t in report["targets"])
     markdown = (out / "report.md").read_text()

@@ -1,5 +1,6 @@
 """The benchmark report: its RSS rules (peak over the first sample, and the same once start-up is
-over), the leak check over the all-hit runs, and the table of cache-hit latency by load."""
+over), the leak check over the all-hit runs, the table of cache-hit latency by load, and the
+scaling table with the CPU each shape used."""
 
 from __future__ import annotations
 
@@ -9,7 +10,16 @@ from typing import Any
 import pytest
 
 from bench.infra import keep_dir
-from bench.report import evaluate, paced_table, restart_note, rss_drift, rss_drift_settled, shape_note
+from bench.report import (
+    evaluate,
+    paced_table,
+    restart_note,
+    rss_drift,
+    rss_drift_settled,
+    scaling_table,
+    shape_note,
+)
+from bench.scaling import CpuSnapshot, cpu_use
 
 # (t, rss_mib, cpu_s): a fixed-size buffer fills in the first seconds, then memory is flat
 FILLS_THEN_FLAT = [
@@ -125,3 +135,34 @@ def test_the_restart_note_says_what_a_restart_costs_with_each_store() -> None:
         "holding 1,000,000 entries, vs 7.50 s for the first start's whole read and 2.25 s with an "
         "empty cache."
     )
+
+
+def test_cpu_use_is_per_request_and_the_machine_share_counts_every_core() -> None:
+    before = CpuSnapshot(processes_s=10.0, machine_busy_s=100.0, machine_total_s=200.0)
+    after = CpuSnapshot(processes_s=15.0, machine_busy_s=118.0, machine_total_s=220.0)
+    use = cpu_use(before, after, requests=50_000)
+    assert use["cpu_ms_per_request"] == pytest.approx(0.1)
+    assert use["machine_busy"] == pytest.approx(0.9)
+
+
+def test_the_scaling_table_puts_each_shape_against_one_worker() -> None:
+    def shape(workers: int, partitions: int, req_s: float, busy: float) -> dict[str, Any]:
+        return {
+            "workers": workers,
+            "sinks": 0,
+            "partitions": partitions,
+            "requests_per_s": req_s,
+            "cpu_ms_per_request": 0.08,
+            "machine_busy": busy,
+            "p50_ms": 100,
+            "p99_ms": 900,
+            "complete": True,
+        }
+
+    table = scaling_table(
+        {"workers_1": shape(1, 4, 10_000.0, 0.7), "workers_4_p8": shape(4, 8, 15_000.0, 0.98)}
+    )
+    assert table[2:] == [
+        "| 1 | 0 | 4 | 10,000 | 1.00 | 0.080 | 70% | 100 / 900 | True |",
+        "| 4 | 0 | 8 | 15,000 | 1.50 | 0.080 | 98% | 100 / 900 | True |",
+    ]
