@@ -143,6 +143,7 @@ def test_cpu_use_is_per_request_and_the_machine_share_counts_every_core() -> Non
     use = cpu_use(before, after, requests=50_000)
     assert use["cpu_ms_per_request"] == pytest.approx(0.1)
     assert use["machine_busy"] == pytest.approx(0.9)
+    assert use["machine_cpu_ms_per_request"] == pytest.approx(0.36)  # 18 s of both cores
 
 
 def test_the_scaling_table_puts_each_shape_against_one_worker() -> None:
@@ -153,6 +154,7 @@ def test_the_scaling_table_puts_each_shape_against_one_worker() -> None:
             "partitions": partitions,
             "requests_per_s": req_s,
             "cpu_ms_per_request": 0.08,
+            "machine_cpu_ms_per_request": 0.12,
             "machine_busy": busy,
             "p50_ms": 100,
             "p99_ms": 900,
@@ -163,6 +165,6 @@ def test_the_scaling_table_puts_each_shape_against_one_worker() -> None:
         {"workers_1": shape(1, 4, 10_000.0, 0.7), "workers_4_p8": shape(4, 8, 15_000.0, 0.98)}
     )
     assert table[2:] == [
-        "| 1 | 0 | 4 | 10,000 | 1.00 | 0.080 | 70% | 100 / 900 | True |",
-        "| 4 | 0 | 8 | 15,000 | 1.50 | 0.080 | 98% | 100 / 900 | True |",
+        "| 1 | 0 | 4 | 10,000 | 1.00 | 0.080 / 0.120 | 70% | 100 / 900 | True |",
+        "| 4 | 0 | 8 | 15,000 | 1.50 | 0.080 / 0.120 | 98% | 100 / 900 | True |",
     ]
