@@ -97,6 +97,12 @@ class ProfiledWorker(WorkerProcess):
             )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far."""
+    cpu = psutil.Process(pid).cpu_times()
+    return float(cpu.user + cpu.system)
+
+
 @dataclass
 class ProcessSampler:
     """RSS (MiB) and CPU seconds of one process, sampled every ``interval_s`` in a thread."""
@@ -114,9 +120,8 @@ class ProcessSampler:
         return self
 
     def sample(self) -> tuple[float, float, float]:
-        proc = psutil.Process(self.pid)
-        cpu = proc.cpu_times()
-        return (time.monotonic() - self._t0, proc.memory_info().rss / 2**20, cpu.user + cpu.system)
+        rss = psutil.Process(self.pid).memory_info().rss / 2**20
+        return (time.monotonic() - self._t0, rss, cpu_seconds(self.pid))
 
     def _run(self) -> None:
         while not self._stop.is_set():

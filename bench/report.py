@@ -192,12 +192,10 @@ def scaling_table(scaling: dict[str, Any]) -> list[str]:
     ]
     base = next(iter(scaling.values()), {}).get("requests_per_s")
     for r in scaling.values():
-        busy = r.get("machine_busy")
         lines.append(
-            f"| {r['workers']} | {r.get('sinks', 0)} | {r.get('partitions', 4)} | {_f(r['requests_per_s'])} "
-            f"| {_f(_ratio(r['requests_per_s'], base), 2)} | {_f(r.get('cpu_ms_per_request'), 3)} / "
-            f"{_f(r.get('machine_cpu_ms_per_request'), 3)} "
-            f"| {'-' if busy is None else f'{busy:.0%}'} "
+            f"| {r['workers']} | {r['sinks']} | {r['partitions']} | {_f(r['requests_per_s'])} "
+            f"| {_f(_ratio(r['requests_per_s'], base), 2)} | {_f(r['cpu_ms_per_request'], 3)} / "
+            f"{_f(r['machine_cpu_ms_per_request'], 3)} | {r['machine_busy']:.0%} "
             f"| {_f(r['p50_ms'])} / {_f(r['p99_ms'])} | {r['complete']} |"
         )
     return lines
