@@ -26,6 +26,9 @@ DEFAULT_PRICES = {
 }
 
 
+EventLoop = Literal["uvloop", "asyncio"]
+
+
 class TokenPrice(BaseModel):
     """USD per million tokens, for providers that bill tokens (LLMs)."""
 
@@ -149,6 +152,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The worker's and sink process's event loop: uvloop (libuv; ~5 % less CPU per request in the
+    # bench) or the standard library's asyncio loop.
+    event_loop: EventLoop = "uvloop"
     # /ready reports a stall when input waits and no read offset moved for this long.
     stall_after_s: float = Field(default=60.0, gt=0)
     lag_interval_s: float = Field(default=10.0, gt=0)

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from linguaflow import event_loop
 from linguaflow.health import Observed, RecentAnswer, StallWatch, not_ready_reasons
 from linguaflow.kafka import Publisher, ensure_topics
 from linguaflow.lag import LagSource, report_lag
@@ -122,7 +123,7 @@ def run_sink(settings: Settings) -> int:
     """``linguaflow sink``: run until SIGTERM/SIGINT; 0 after a clean drain, 1 if the sink died."""
     logging.config.dictConfig(logging_config(settings.log_level))
     try:
-        asyncio.run(_serve(settings))
+        event_loop.run(_serve(settings), settings.event_loop)
     except Exception:
         log.exception("sink process failed")
         return 1

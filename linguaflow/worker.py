@@ -11,6 +11,7 @@ from typing import Any
 
 import faust
 
+from linguaflow import event_loop
 from linguaflow.health import Observed, StallWatch, not_ready_reasons, read_progress
 from linguaflow.heap import heap_stats, settle_worker_heap
 from linguaflow.kafka import ensure_topics
@@ -144,6 +145,7 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
 
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; exits non-zero if the worker crashed."""
+    event_loop.use_for_faust(settings.event_loop)
     runtime = build_runtime(settings)
     worker = faust.Worker(
         runtime.app,
