@@ -34,6 +34,7 @@ class Infra:
         self.cache_store = cache_store  # the workers' CACHE_STORE
         self.home = scratch_dir("bench")
         self.broker: Broker | None = None
+        self.cluster: Broker | None = None  # three nodes, started by the first stack that asks
         self.postgres: EmbeddedPostgres | None = None
         self.workers: list[WorkerProcess] = []
 
@@ -42,13 +43,19 @@ class Infra:
         self.postgres = EmbeddedPostgres(self.home / "pg" / "data", free_port())
         self.postgres.start()
 
-    async def stack(self, name: str) -> Stack:
+    async def stack(self, name: str, *, brokers: int = 1) -> Stack:
+        """A private stack on the single node, or with ``brokers=3`` on the three-node cluster
+        (its topics replicated 3 times, min.insync.replicas 2)."""
         assert self.broker is not None, "Infra.start() first"
         assert self.postgres is not None, "Infra.start() first"
+        assert brokers in (1, 3), "the bench runs one node or a three-node cluster"
+        if brokers == 3 and self.cluster is None:
+            self.cluster = start_broker(self.home / "cluster", cluster=True)
         tmp = self.home / name
         tmp.mkdir(parents=True, exist_ok=True)
-        stack = await make_stack(self.broker, self.postgres.url, tmp)
+        stack = await make_stack(self.cluster if brokers == 3 else self.broker, self.postgres.url, tmp)
         stack.env.update(BENCH_ENV)
+        stack.env["LINGUAFLOW_REPLICATION_FACTOR"] = str(brokers)
         stack.env["LINGUAFLOW_CACHE_STORE"] = self.cache_store
         return stack
 
@@ -76,8 +83,9 @@ class Infra:
                 worker.stop(timeout_s=30)
         if self.postgres is not None:
             self.postgres.stop()
-        if self.broker is not None and self.broker.data_dir is not None:
-            self.broker.script("stop")
+        for broker in (self.broker, self.cluster):
+            if broker is not None and broker.data_dir is not None:
+                broker.script("stop")
         shutil.rmtree(self.home, ignore_errors=True)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-SECTIONS = ("environment", "raw", "end_to_end", "provider_models", "scaling", "recovery", "targets")
+from bench.fmt import num, ratio
+from bench.report_scale import cluster_table, scaling_note, scaling_table
 
 
 @dataclass(frozen=True)
@@ -15,10 +16,6 @@ class Target:
     measured: str
     ratio: float | None
     passed: bool
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
 
 
 def rss_drift(samples: list[list[float]]) -> float | None:
@@ -41,7 +38,7 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
     raw, e2e, rec = report["raw"], report["end_to_end"], report["recovery"]
     runs = e2e["runs"]
     targets = []
-    r = _ratio(runs["dup90"]["requests_per_s"], raw["pass_through"]["msg_per_s"])
+    r = ratio(runs["dup90"]["requests_per_s"], raw["pass_through"]["msg_per_s"])
     targets.append(
         Target(
             "end-to-end at 90 % duplicates vs raw pass-through",
@@ -52,7 +49,7 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
         )
     )
     pg = raw["postgres"]
-    r = _ratio(pg["sink_rows_per_s"], pg["copy_rows_per_s"])
+    r = ratio(pg["sink_rows_per_s"], pg["copy_rows_per_s"])
     targets.append(
         Target(
             "sink vs raw COPY",
@@ -82,7 +79,7 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
             "cache-hit p99 produce->result at half the warm maximum",
             "< 50 ms",
             f"p99 {paced['p99_ms']} ms at {paced['paced_rate_per_s']:.0f} req/s",
-            _ratio(paced["p99_ms"], 50),
+            ratio(paced["p99_ms"], 50),
             paced["p99_ms"] is not None and paced["p99_ms"] < 50,
         )
     )
@@ -93,7 +90,7 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
             ">= 100,000 entries/s",
             f"{rec['entries']} entries in {rec['recovery_s']:.2f} s (ready {rec['ready_full_s']:.2f} s "
             f"vs {rec['ready_empty_s']:.2f} s empty)",
-            _ratio(eps, 100_000),
+            ratio(eps, 100_000),
             eps is not None and eps >= 100_000,
         )
     )
@@ -126,14 +123,6 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
     return targets
 
 
-def _f(value: Any, digits: int = 0) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
 def targets_table(targets: list[dict[str, Any]]) -> list[str]:
     lines = ["| target | rule | measured | ratio | result |", "|---|---|---|---|---|"]
     for t in targets:
@@ -151,11 +140,11 @@ def runs_table(runs: dict[str, Any]) -> list[str]:
     ]
     for name, r in runs.items():
         lines.append(
-            f"| {name} | {_f(r['requests'])} | {_f(r['requests_per_s'])} "
-            f"| {_f(r['provider_calls_per_1000'], 1)} | {_f(r['provider_texts_per_1000'], 1)} "
-            f"| {_f(r['unique_keys_per_1000'], 1)} "
-            f"| {_f(r['p50_ms'])} / {_f(r['p95_ms'])} / {_f(r['p99_ms'])} "
-            f"| {_f(r['sink_rows_per_s'])} | {_f(r['cpu_ms_per_request'], 2)} |"
+            f"| {name} | {num(r['requests'])} | {num(r['requests_per_s'])} "
+            f"| {num(r['provider_calls_per_1000'], 1)} | {num(r['provider_texts_per_1000'], 1)} "
+            f"| {num(r['unique_keys_per_1000'], 1)} "
+            f"| {num(r['p50_ms'])} / {num(r['p95_ms'])} / {num(r['p99_ms'])} "
+            f"| {num(r['sink_rows_per_s'])} | {num(r['cpu_ms_per_request'], 2)} |"
         )
     return lines
 
@@ -176,27 +165,9 @@ def paced_table(runs: dict[str, Any]) -> list[str]:
     for r in paced_runs(runs):
         rate = r["paced_rate_per_s"]
         lines.append(
-            f"| {rate / warm_max:.0%} | {_f(rate)} | {_f(r['requests_per_s'])} "
-            f"| {_f(r['p50_ms'])} / {_f(r['p95_ms'])} / {_f(r['p99_ms'])} / {_f(r['max_ms'])} "
-            f"| {_f(r['cpu_ms_per_request'], 2)} |"
-        )
-    return lines
-
-
-def scaling_table(scaling: dict[str, Any]) -> list[str]:
-    """One row per shape; req/s also against the first shape (one worker)."""
-    lines = [
-        "| workers | sink processes | partitions | req/s | vs 1 worker | CPU ms/req: ours / machine "
-        "| cores busy | p50 / p99 ms | complete |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    base = next(iter(scaling.values()), {}).get("requests_per_s")
-    for r in scaling.values():
-        lines.append(
-            f"| {r['workers']} | {r['sinks']} | {r['partitions']} | {_f(r['requests_per_s'])} "
-            f"| {_f(_ratio(r['requests_per_s'], base), 2)} | {_f(r['cpu_ms_per_request'], 3)} / "
-            f"{_f(r['machine_cpu_ms_per_request'], 3)} | {r['machine_busy']:.0%} "
-            f"| {_f(r['p50_ms'])} / {_f(r['p99_ms'])} | {r['complete']} |"
+            f"| {rate / warm_max:.0%} | {num(rate)} | {num(r['requests_per_s'])} "
+            f"| {num(r['p50_ms'])} / {num(r['p95_ms'])} / {num(r['p99_ms'])} / {num(r['max_ms'])} "
+            f"| {num(r['cpu_ms_per_request'], 2)} |"
         )
     return lines
 
@@ -207,9 +178,9 @@ def shape_note(raw: dict[str, Any], runs: dict[str, Any]) -> list[str]:
     shape, e2e = raw["same_shape"]["msg_per_s"], runs["dup90"]["requests_per_s"]
     return [
         f"For scale: one process doing only the pipeline's Kafka and Postgres work (each request "
-        f"consumed, produced on, consumed again and COPYed, no JSON) moves {_f(shape)} msg/s, "
-        f"{_f(_ratio(shape, raw['pass_through']['msg_per_s']), 2)} of the pass-through; end to end at "
-        f"90 % duplicates is {_f(_ratio(e2e, shape), 2)} of it.",
+        f"consumed, produced on, consumed again and COPYed, no JSON) moves {num(shape)} msg/s, "
+        f"{num(ratio(shape, raw['pass_through']['msg_per_s']), 2)} of the pass-through; end to end at "
+        f"90 % duplicates is {num(ratio(e2e, shape), 2)} of it.",
         "",
     ]
 
@@ -220,7 +191,7 @@ def restart_note(rec: dict[str, Any], store: str) -> str:
         return f"CACHE_STORE={store}: every start reads the whole changelog, so a restart takes as long."
     return (
         f"Clean restart (CACHE_STORE={store}, the first start's directory and checkpoint): ready in "
-        f"{rec['restart_ready_s']:.2f} s holding {_f(rec['restart_entries_held'])} entries, vs "
+        f"{rec['restart_ready_s']:.2f} s holding {num(rec['restart_entries_held'])} entries, vs "
         f"{rec['ready_full_s']:.2f} s for the first start's whole read and {rec['ready_empty_s']:.2f} s "
         "with an empty cache."
     )
@@ -247,14 +218,14 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "| baseline | rate |",
         "|---|---|",
-        f"| aiokafka produce-only (acks=all, idempotent) | {_f(raw['produce_only']['msg_per_s'])} msg/s |",
-        f"| aiokafka consume -> produce pass-through | {_f(raw['pass_through']['msg_per_s'])} msg/s |",
+        f"| aiokafka produce-only (acks=all, idempotent) | {num(raw['produce_only']['msg_per_s'])} msg/s |",
+        f"| aiokafka consume -> produce pass-through | {num(raw['pass_through']['msg_per_s'])} msg/s |",
         "| the pipeline's shape, nothing else: consume -> produce, consume -> COPY, commit after write, "
-        f"one process | {_f(raw['same_shape']['msg_per_s'])} msg/s |",
-        f"| asyncpg COPY ({pg['batch_rows']} rows/txn) | {_f(pg['copy_rows_per_s'])} rows/s |",
-        f"| asyncpg executemany INSERT | {_f(pg['executemany_rows_per_s'])} rows/s |",
+        f"one process | {num(raw['same_shape']['msg_per_s'])} msg/s |",
+        f"| asyncpg COPY ({pg['batch_rows']} rows/txn) | {num(pg['copy_rows_per_s'])} rows/s |",
+        f"| asyncpg executemany INSERT | {num(pg['executemany_rows_per_s'])} rows/s |",
         "| PostgresResultSink.write (COPY of new rows + lookup, 2 tables) "
-        f"| {_f(pg['sink_rows_per_s'])} rows/s |",
+        f"| {num(pg['sink_rows_per_s'])} rows/s |",
         "",
         "## End to end (one worker: agents + sink, provider `pseudo`)",
         "",
@@ -280,16 +251,17 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         *scaling_table(report["scaling"]),
         "",
-        "CPU ms/req over the run: ours is the workers' and sink processes', the machine's is every "
-        "process's (broker, Postgres and load generator included). Cores busy: the share of the "
-        f"machine's {env.get('cpus', '?')} cores in use; near 100 %, more processes have no core to "
-        "run on, and the rate is capped at cores / the machine's CPU per request.",
+        scaling_note(env["cpus"]),
+        "",
+        "## Three brokers (one host: the three nodes share its cores)",
+        "",
+        *cluster_table(raw, report["scaling"]["workers_1"], report["cluster"]),
         "",
         "## Recovery",
         "",
         f"{rec['entries']:,} entries: ready in {rec['ready_full_s']:.2f} s vs {rec['ready_empty_s']:.2f} s "
-        f"with an empty cache → {_f(rec['entries_per_s_net'])} entries/s net "
-        f"({_f(rec['entries_per_s_gross'])} gross).",
+        f"with an empty cache → {num(rec['entries_per_s_net'])} entries/s net "
+        f"({num(rec['entries_per_s_gross'])} gross).",
         "",
         restart_note(rec, env.get("cache_store", "memory")),
         "",

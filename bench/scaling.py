@@ -1,6 +1,7 @@
 """Scaling: the same 90 % duplicate load on 1, 2 and 4 worker processes (one consumer group, 4 or
-8 partitions), and on 1 worker whose sink runs as a process of its own (``linguaflow sink``,
-``WORKER_SINK=false``), each on a fresh stack. Throughput is first publish to last row in
+8 partitions), on 1 worker whose sink runs as a process of its own (``linguaflow sink``,
+``WORKER_SINK=false``), and on 1 worker on the standard library's event loop instead of uvloop,
+each on a fresh stack. Throughput is first publish to last row in
 Postgres. Each run also reports the CPU its linguaflow processes used per request and how busy
 the machine's cores were (the broker, Postgres and the load generator share them)."""
 
@@ -15,6 +16,7 @@ import psutil
 from bench.e2e import DUP_RATIOS
 from bench.infra import Infra, cpu_seconds
 from bench.load import publish_requests, rows_inserted, run_requests, wait_rows
+from linguaflow.settings import EventLoop
 from tests.harness import WorkerProcess
 
 DUP_RATIO = DUP_RATIOS[2]  # 90 %
@@ -25,10 +27,13 @@ class Shape:
     workers: int
     sinks: int = 0  # `linguaflow sink` processes; with any, the workers run WORKER_SINK=false
     partitions: int = 4
+    event_loop: EventLoop = "uvloop"
+    brokers: int = 1  # 3: the three-node cluster, topics replicated 3 times
 
 
 SHAPES = {
     "workers_1": Shape(1),
+    "workers_1_asyncio": Shape(1, event_loop="asyncio"),
     "workers_2": Shape(2),
     "workers_2_p8": Shape(2, partitions=8),
     "workers_4_p8": Shape(4, partitions=8),
@@ -65,8 +70,9 @@ def cpu_use(before: CpuSnapshot, after: CpuSnapshot, requests: int) -> dict[str,
 
 
 async def run_shape(infra: Infra, name: str, shape: Shape, requests: int) -> dict[str, Any]:
-    stack = await infra.stack(f"scale-{name}")
+    stack = await infra.stack(f"scale-{name}", brokers=shape.brokers)
     stack.env["LINGUAFLOW_PARTITIONS"] = str(shape.partitions)
+    stack.env["LINGUAFLOW_EVENT_LOOP"] = shape.event_loop
     if shape.sinks:
         stack.env["LINGUAFLOW_WORKER_SINK"] = "false"
     procs = [infra.worker(stack, f"{name}-w{i}") for i in range(shape.workers)]
@@ -90,6 +96,8 @@ async def run_shape(infra: Infra, name: str, shape: Shape, requests: int) -> dic
         "workers": shape.workers,
         "sinks": shape.sinks,
         "partitions": shape.partitions,
+        "event_loop": shape.event_loop,
+        "brokers": shape.brokers,
         "requests": requests,
         "requests_per_s": requests / elapsed,
         "complete": summary["complete"],
@@ -105,7 +113,8 @@ async def run_scaling(infra: Infra, requests: int) -> dict[str, Any]:
     for name, shape in SHAPES.items():
         print(
             f"  scaling: {shape.workers} worker(s) + {shape.sinks} sink process(es), "
-            f"{shape.partitions} partitions, {requests} requests, {DUP_RATIO:.0%} duplicates",
+            f"{shape.partitions} partitions, {shape.event_loop}, {requests} requests, "
+            f"{DUP_RATIO:.0%} duplicates",
             flush=True,
         )
         out[name] = await run_shape(infra, name, shape, requests)

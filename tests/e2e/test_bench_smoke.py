@@ -17,13 +17,24 @@ from linguaflow.settings import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
-SECTIONS = ("environment", "raw", "end_to_end", "provider_models", "scaling", "recovery", "targets")
+SECTIONS = (
+    "environment",
+    "raw",
+    "end_to_end",
+    "provider_models",
+    "scaling",
+    "cluster",
+    "recovery",
+    "targets",
+)
 HEADINGS = (
     "## Targets",
     "## Raw baselines",
     "## End to end",
     "## Cache-hit latency by load",
     "## Provider latency models",
+    "## Scaling",
+    "## Three brokers",
     "## Recovery",
     "## Not measured",
 )
@@ -80,14 +91,18 @@ def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
         assert runs[name]["provider_texts"] == 0, name  # all hits
     assert set(report["provider_models"]) == {"deepl_150ms", "llm_1500ms"}
     scaling = report["scaling"]
-    assert [(s["workers"], s["sinks"], s["partitions"]) for s in scaling.values()] == [
-        (1, 0, 4),
-        (2, 0, 4),
-        (2, 0, 8),
-        (4, 0, 8),
-        (1, 1, 4),
+    assert [(s["workers"], s["sinks"], s["partitions"], s["event_loop"]) for s in scaling.values()] == [
+        (1, 0, 4, "uvloop"),
+        (1, 0, 4, "asyncio"),
+        (2, 0, 4, "uvloop"),
+        (2, 0, 8, "uvloop"),
+        (4, 0, 8, "uvloop"),
+        (1, 1, 4, "uvloop"),
     ]
-    for name, shape in scaling.items():
+    cluster = report["cluster"]
+    assert (cluster["brokers"], cluster["replication_factor"], cluster["dup90"]["brokers"]) == (3, 3, 3)
+    assert cluster["pass_through"]["messages"] == report["environment"]["raw_messages"]
+    for name, shape in [*scaling.items(), ("cluster", cluster["dup90"])]:
         assert shape["complete"], name
         assert set(shape["exit_codes"]) == {0}, name
         assert 0 < shape["cpu_ms_per_request"] < shape["machine_cpu_ms_per_request"], name

@@ -1,6 +1,6 @@
 """The benchmark report: its RSS rules (peak over the first sample, and the same once start-up is
 over), the leak check over the all-hit runs, the table of cache-hit latency by load, and the
-scaling table with the CPU each shape used."""
+scaling table with the CPU each shape used, and the single node against three brokers."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from bench.report import (
     restart_note,
     rss_drift,
     rss_drift_settled,
-    scaling_table,
     shape_note,
 )
+from bench.report_scale import cluster_table, scaling_table
 from bench.scaling import CpuSnapshot, cpu_use
 
 # (t, rss_mib, cpu_s): a fixed-size buffer fills in the first seconds, then memory is flat
@@ -146,25 +146,56 @@ def test_cpu_use_is_per_request_and_the_machine_share_counts_every_core() -> Non
     assert use["machine_cpu_ms_per_request"] == pytest.approx(0.36)  # 18 s of both cores
 
 
-def test_the_scaling_table_puts_each_shape_against_one_worker() -> None:
-    def shape(workers: int, partitions: int, req_s: float, busy: float) -> dict[str, Any]:
-        return {
-            "workers": workers,
-            "sinks": 0,
-            "partitions": partitions,
-            "requests_per_s": req_s,
-            "cpu_ms_per_request": 0.08,
-            "machine_cpu_ms_per_request": 0.12,
-            "machine_busy": busy,
-            "p50_ms": 100,
-            "p99_ms": 900,
-            "complete": True,
-        }
+def _shape(workers: int, partitions: int, req_s: float, busy: float, loop: str = "uvloop") -> dict[str, Any]:
+    return {
+        "workers": workers,
+        "sinks": 0,
+        "partitions": partitions,
+        "event_loop": loop,
+        "requests_per_s": req_s,
+        "cpu_ms_per_request": 0.08,
+        "machine_cpu_ms_per_request": 0.12,
+        "machine_busy": busy,
+        "p50_ms": 100,
+        "p99_ms": 900,
+        "complete": True,
+    }
 
+
+def test_the_scaling_table_puts_each_shape_against_one_worker() -> None:
     table = scaling_table(
-        {"workers_1": shape(1, 4, 10_000.0, 0.7), "workers_4_p8": shape(4, 8, 15_000.0, 0.98)}
+        {
+            "workers_1": _shape(1, 4, 10_000.0, 0.7),
+            "workers_1_asyncio": _shape(1, 4, 9_500.0, 0.7, "asyncio"),
+            "workers_4_p8": _shape(4, 8, 15_000.0, 0.98),
+        }
     )
     assert table[2:] == [
-        "| 1 | 0 | 4 | 10,000 | 1.00 | 0.080 / 0.120 | 70% | 100 / 900 | True |",
-        "| 4 | 0 | 8 | 15,000 | 1.50 | 0.080 / 0.120 | 98% | 100 / 900 | True |",
+        "| 1 | 0 | 4 | uvloop | 10,000 | 1.00 | 0.080 / 0.120 | 70% | 100 / 900 | True |",
+        "| 1 | 0 | 4 | asyncio | 9,500 | 0.95 | 0.080 / 0.120 | 70% | 100 / 900 | True |",
+        "| 4 | 0 | 8 | uvloop | 15,000 | 1.50 | 0.080 / 0.120 | 98% | 100 / 900 | True |",
+    ]
+
+
+def test_the_cluster_table_sets_three_brokers_against_the_single_node() -> None:
+    raw = {"produce_only": {"msg_per_s": 60_000.0}, "pass_through": {"msg_per_s": 50_000.0}}
+    three = {**_shape(1, 4, 8_000.0, 0.99), "machine_cpu_ms_per_request": 0.24}
+    cluster = {
+        "replication_factor": 3,
+        "min_insync_replicas": 2,
+        "produce_only": {"msg_per_s": 30_000.0},
+        "pass_through": {"msg_per_s": 20_000.0},
+        "dup90": three,
+    }
+    table = cluster_table(raw, _shape(1, 4, 10_000.0, 0.7), cluster)
+    assert table[0] == "| measure | single node | three brokers (RF 3, min ISR 2) | three / single |"
+    assert table[2:] == [
+        "| aiokafka produce-only, msg/s | 60,000 | 30,000 | 0.50 |",
+        "| consume -> produce pass-through, msg/s | 50,000 | 20,000 | 0.40 |",
+        "| end to end, 1 worker, 90 % duplicates, req/s | 10,000 | 8,000 | 0.80 |",
+        "| end to end vs pass-through | 0.200 | 0.400 | 2.00 |",
+        "| CPU ms/req, ours | 0.080 | 0.080 | 1.00 |",
+        "| CPU ms/req, whole machine | 0.120 | 0.240 | 2.00 |",
+        "| cores busy | 70% | 99% | - |",
+        "| complete | True | True | - |",
     ]
