@@ -56,9 +56,17 @@ def test_kept_logs_leave_out_the_brokers_segment_files(tmp_path: Path) -> None:
 
 def test_the_shape_note_puts_end_to_end_against_the_same_shape_baseline() -> None:
     raw = {"pass_through": {"msg_per_s": 80_000.0}, "same_shape": {"msg_per_s": 48_000.0}}
-    note = " ".join(shape_note(raw, {"dup90": {"requests_per_s": 10_000.0}}))
+    note = " ".join(shape_note(raw, {"dup90": {"requests_per_s": 10_000.0, "sink_rows_per_s": None}}))
     assert "moves 48,000 msg/s, 0.60 of the pass-through" in note
     assert "end to end at 90 % duplicates is 0.21 of it" in note
+    assert "drained" not in note  # a run with no rows/s after publishing says nothing of it
+
+
+def test_the_shape_note_gives_the_rate_measured_as_the_baselines_are() -> None:
+    raw = {"pass_through": {"msg_per_s": 80_000.0}, "same_shape": {"msg_per_s": 48_000.0}}
+    runs = {"dup90": {"requests_per_s": 10_000.0, "sink_rows_per_s": 12_000.0}}
+    note = " ".join(shape_note(raw, runs))
+    assert "end to end is 12,000 req/s, 0.15 of the pass-through and 0.25 of the same shape" in note
 
 
 def _run(rate: float | None, req_s: float, window: tuple[float, float], p99: int = 20) -> dict[str, Any]:
