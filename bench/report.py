@@ -188,12 +188,12 @@ def shape_note(raw: dict[str, Any], runs: dict[str, Any]) -> list[str]:
     if drained is not None:
         # The baselines read a topic filled beforehand, with nothing else running; an end-to-end
         # run shares the cores with the load generator while it publishes.
-        lines[1:1] = [
-            "",
+        lines += [
             f"Measured as the baselines are (a backlog drained with the load generator idle: the "
             f"90 % run's rows/s once publishing had ended), end to end is {num(drained)} req/s, "
             f"{num(ratio(drained, passing), 2)} of the pass-through and "
             f"{num(ratio(drained, shape), 2)} of the same shape.",
+            "",
         ]
     return lines
 
