@@ -29,6 +29,7 @@ from bench.raw import pass_through, postgres_writes, produce_only, same_shape
 from bench.recovery import run_recovery
 from bench.report import as_dicts, evaluate, markdown
 from bench.scaling import run_scaling
+from bench.steal import metered
 
 OUT = Path(__file__).resolve().parent / "out"
 # (requests, raw messages, raw Postgres rows, recovery entries)
@@ -79,10 +80,10 @@ async def measure(
     settings = raw_stack.settings
     print(f"raw baselines: {raw_n} messages, {pg_n} rows", flush=True)
     raw = {
-        "produce_only": await produce_only(settings, payloads),
-        "pass_through": await pass_through(settings, raw_n),
-        "same_shape": await same_shape(settings, raw_n),
-        "postgres": await postgres_writes(settings, pg_n, settings.sink_batch_rows),
+        "produce_only": await metered(produce_only(settings, payloads)),
+        "pass_through": await metered(pass_through(settings, raw_n)),
+        "same_shape": await metered(same_shape(settings, raw_n)),
+        "postgres": await metered(postgres_writes(settings, pg_n, settings.sink_batch_rows)),
     }
     print("end to end", flush=True)
     e2e = await run_end_to_end(infra, requests, profile_to)

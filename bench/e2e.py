@@ -19,6 +19,7 @@ from bench.load import (
     sink_rows_per_s,
     wait_rows,
 )
+from bench.steal import steal_series, stolen_cores
 from tests.harness import Stack, WorkerProcess
 
 DUP_RATIOS = (0.0, 0.5, 0.9, 0.99)
@@ -40,15 +41,15 @@ async def one_run(
     rate_per_s: float | None = None,
 ) -> dict[str, Any]:
     before = worker.stats()["counters"]
-    cpu_before = sampler.sample()[2]
-    t0 = sampler.sample()[0]
+    first = sampler.sample()
     inserted = rows_inserted([worker])
     started = await publish_requests(stack.settings, requests, rate_per_s=rate_per_s)
     published_s = time.monotonic() - started
     summary = await wait_rows(stack.settings, run_id, len(requests), started, inserted=inserted)
     await asyncio.sleep(0.3)  # let the worker's counters settle after the last row
     after = worker.stats()["counters"]
-    cpu_s = sampler.sample()[2] - cpu_before
+    last = sampler.sample()
+    cpu_s = last[2] - first[2]
     n = len(requests)
     elapsed = summary["last_row_s"] or float("nan")
     calls = int(after.get("provider_calls", 0)) - int(before.get("provider_calls", 0))
@@ -56,6 +57,8 @@ async def one_run(
     series = summary.pop("rows_over_time")
     if rate_per_s is not None:  # where in the run the slow ones are (start-up, periodic, or all along)
         summary["latency_over_time"] = await latency_series(stack.settings, run_id)
+        window = [first, *(s for s in sampler.samples if first[0] < s[0] < last[0]), last]
+        summary["steal_over_time"] = steal_series(window, first[0])
     return {
         "run_id": run_id,
         "requests": n,
@@ -73,7 +76,8 @@ async def one_run(
         "sink_rows_per_s": None if rate_per_s else sink_rows_per_s(series),
         "cpu_s": cpu_s,
         "cpu_ms_per_request": 1000 * cpu_s / n,
-        "window_s": [t0, sampler.sample()[0]],
+        "stolen_cores": stolen_cores(first[3], last[3], last[0] - first[0]),
+        "window_s": [first[0], last[0]],
         **summary,
     }
 

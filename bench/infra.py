@@ -17,6 +17,7 @@ from typing import Any
 
 import psutil
 
+from bench.steal import stolen_s
 from linguaflow.local.postgres import EmbeddedPostgres
 from tests.harness import Broker, Stack, WorkerProcess, free_port, make_stack, scratch_dir, start_broker
 
@@ -113,11 +114,13 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class ProcessSampler:
-    """RSS (MiB) and CPU seconds of one process, sampled every ``interval_s`` in a thread."""
+    """RSS (MiB) and CPU seconds of one process, and the machine's stolen CPU seconds
+    (``bench.steal``), sampled every ``interval_s`` in a thread."""
 
     pid: int
     interval_s: float = 0.5
-    samples: list[tuple[float, float, float]] = field(default_factory=list)  # (t, rss_mib, cpu_s)
+    # (t, rss_mib, cpu_s, stolen_s)
+    samples: list[tuple[float, float, float, float]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _t0: float = field(default_factory=time.monotonic)
@@ -127,9 +130,9 @@ class ProcessSampler:
         self._thread.start()
         return self
 
-    def sample(self) -> tuple[float, float, float]:
+    def sample(self) -> tuple[float, float, float, float]:
         rss = psutil.Process(self.pid).memory_info().rss / 2**20
-        return (time.monotonic() - self._t0, rss, cpu_seconds(self.pid))
+        return (time.monotonic() - self._t0, rss, cpu_seconds(self.pid), stolen_s())
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bench.report import paced_runs
+from bench.report_runs import paced_runs
 
 
 def _save(fig: Figure, out: Path, name: str) -> str:
@@ -87,7 +87,13 @@ def _paced_latency(report: dict[str, Any], out: Path) -> str:
     ax.set_yscale("symlog")
     ax.set_xlabel("s since the first request of the paced run")
     ax.set_ylabel("ms (produce -> result)")
-    ax.legend()
+    ax.legend(loc="upper left")
+    steal = ax.twinx()  # CPU the host took from the machine: the slow stretches line up with it
+    series = paced["steal_over_time"]
+    steal.plot([p[0] for p in series], [p[1] for p in series], color="tab:orange", lw=1, label="cores stolen")
+    steal.set_ylim(0, 2)
+    steal.set_ylabel("cores stolen by the host")
+    steal.legend(loc="upper right")
     return _save(fig, out, "paced_latency.png")
 
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.fmt import num, ratio
+from bench.report_runs import paced_table, runs_table, steal_note
 from bench.report_scale import cluster_table, scaling_note, scaling_table
 
 
@@ -132,46 +133,6 @@ def targets_table(targets: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def runs_table(runs: dict[str, Any]) -> list[str]:
-    lines = [
-        "| run | requests | req/s | provider calls /1k | provider texts /1k | unique keys /1k "
-        "| p50 / p95 / p99 ms | sink rows/s | CPU ms/req |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, r in runs.items():
-        lines.append(
-            f"| {name} | {num(r['requests'])} | {num(r['requests_per_s'])} "
-            f"| {num(r['provider_calls_per_1000'], 1)} | {num(r['provider_texts_per_1000'], 1)} "
-            f"| {num(r['unique_keys_per_1000'], 1)} "
-            f"| {num(r['p50_ms'])} / {num(r['p95_ms'])} / {num(r['p99_ms'])} "
-            f"| {num(r['sink_rows_per_s'])} | {num(r['cpu_ms_per_request'], 2)} |"
-        )
-    return lines
-
-
-def paced_runs(runs: dict[str, Any]) -> list[dict[str, Any]]:
-    """The all-hit runs paced at a share of the warm run's rate, from the lightest load up."""
-    return sorted((r for r in runs.values() if r["paced_rate_per_s"]), key=lambda r: r["paced_rate_per_s"])
-
-
-def paced_table(runs: dict[str, Any]) -> list[str]:
-    """Cache-hit latency by load."""
-    warm_max = runs["warm"]["requests_per_s"]
-    lines = [
-        "| share of the warm maximum | paced at req/s | achieved req/s | p50 / p95 / p99 / max ms "
-        "| CPU ms/req |",
-        "|---|---|---|---|---|",
-    ]
-    for r in paced_runs(runs):
-        rate = r["paced_rate_per_s"]
-        lines.append(
-            f"| {rate / warm_max:.0%} | {num(rate)} | {num(r['requests_per_s'])} "
-            f"| {num(r['p50_ms'])} / {num(r['p95_ms'])} / {num(r['p99_ms'])} / {num(r['max_ms'])} "
-            f"| {num(r['cpu_ms_per_request'], 2)} |"
-        )
-    return lines
-
-
 def shape_note(raw: dict[str, Any], runs: dict[str, Any]) -> list[str]:
     """Where the end-to-end rate stands against a process doing only the pipeline's Kafka and
     Postgres work (``bench.raw.same_shape``): what is the transport's, what is linguaflow's."""
@@ -227,6 +188,7 @@ def markdown(report: dict[str, Any]) -> str:
         *targets_table(report["targets"]),
         "",
         *shape_note(raw, e2e["runs"]),
+        *steal_note(raw, e2e["runs"]),
         "## Raw baselines (same broker, same Postgres, same run)",
         "",
         "| baseline | rate |",

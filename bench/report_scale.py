@@ -11,8 +11,8 @@ def scaling_table(scaling: dict[str, Any]) -> list[str]:
     """One row per shape; req/s also against the first shape (one worker)."""
     lines = [
         "| workers | sink processes | partitions | event loop | req/s | vs 1 worker "
-        "| CPU ms/req: ours / machine | cores busy | p50 / p99 ms | complete |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| CPU ms/req: ours / machine | cores busy | cores stolen | p50 / p99 ms | complete |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     base = next(iter(scaling.values()), {}).get("requests_per_s")
     for r in scaling.values():
@@ -20,7 +20,8 @@ def scaling_table(scaling: dict[str, Any]) -> list[str]:
             f"| {r['workers']} | {r['sinks']} | {r['partitions']} | {r['event_loop']} "
             f"| {num(r['requests_per_s'])} | {num(ratio(r['requests_per_s'], base), 2)} "
             f"| {num(r['cpu_ms_per_request'], 3)} / {num(r['machine_cpu_ms_per_request'], 3)} "
-            f"| {r['machine_busy']:.0%} | {num(r['p50_ms'])} / {num(r['p99_ms'])} | {r['complete']} |"
+            f"| {r['machine_busy']:.0%} | {num(r['stolen_cores'], 2)} "
+            f"| {num(r['p50_ms'])} / {num(r['p99_ms'])} | {r['complete']} |"
         )
     return lines
 
@@ -30,7 +31,8 @@ def scaling_note(cpus: Any) -> str:
         "CPU ms/req over the run: ours is the workers' and sink processes', the machine's is every "
         "process's (broker, Postgres and load generator included). Cores busy: the share of the "
         f"machine's {cpus} cores in use; near 100 %, more processes have no core to run on, and the "
-        "rate is capped at cores / the machine's CPU per request."
+        "rate is capped at cores / the machine's CPU per request. Cores stolen: CPU the host gave "
+        "to other guests while this machine's cores were ready to run (`bench.steal`)."
     )
 
 

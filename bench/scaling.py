@@ -16,6 +16,7 @@ import psutil
 from bench.e2e import DUP_RATIOS
 from bench.infra import Infra, cpu_seconds
 from bench.load import publish_requests, rows_inserted, run_requests, wait_rows
+from bench.steal import StealMeter
 from linguaflow.settings import EventLoop
 from tests.harness import WorkerProcess
 
@@ -85,10 +86,11 @@ async def run_shape(infra: Infra, name: str, shape: Shape, requests: int) -> dic
     load = run_requests(name, space=name, count=requests, dup_ratio=DUP_RATIO)
     try:
         inserted = rows_inserted(procs)
-        before = cpu_snapshot(procs)
+        before, meter = cpu_snapshot(procs), StealMeter()
         started = await publish_requests(stack.settings, load)
         summary = await wait_rows(stack.settings, name, requests, started, inserted=inserted)
         cpu = cpu_use(before, cpu_snapshot(procs), requests)
+        stolen = meter.cores()
     finally:
         exit_codes = [proc.stop() for proc in procs]
     elapsed = summary["last_row_s"] or float("nan")
@@ -104,6 +106,7 @@ async def run_shape(infra: Infra, name: str, shape: Shape, requests: int) -> dic
         "p50_ms": summary["p50_ms"],
         "p99_ms": summary["p99_ms"],
         **cpu,
+        "stolen_cores": stolen,
         "exit_codes": exit_codes,
     }
 

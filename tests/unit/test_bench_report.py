@@ -10,16 +10,11 @@ from typing import Any
 import pytest
 
 from bench.infra import keep_dir
-from bench.report import (
-    evaluate,
-    paced_table,
-    restart_note,
-    rss_drift,
-    rss_drift_settled,
-    shape_note,
-)
+from bench.report import evaluate, restart_note, rss_drift, rss_drift_settled, shape_note
+from bench.report_runs import paced_table, runs_table, steal_note
 from bench.report_scale import cluster_table, scaling_table
 from bench.scaling import CpuSnapshot, cpu_use
+from bench.steal import steal_series, stolen_cores
 
 # (t, rss_mib, cpu_s): a fixed-size buffer fills in the first seconds, then memory is flat
 FILLS_THEN_FLAT = [
@@ -69,9 +64,12 @@ def test_the_shape_note_gives_the_rate_measured_as_the_baselines_are() -> None:
     assert "end to end is 12,000 req/s, 0.15 of the pass-through and 0.25 of the same shape" in note
 
 
-def _run(rate: float | None, req_s: float, window: tuple[float, float], p99: int = 20) -> dict[str, Any]:
-    return {
+def _run(
+    rate: float | None, req_s: float, window: tuple[float, float], p99: int = 20, steal: float = 0.0
+) -> dict[str, Any]:
+    run = {
         "paced_rate_per_s": rate,
+        "requests": 100_000,
         "requests_per_s": req_s,
         "window_s": list(window),
         "p50_ms": 5,
@@ -79,15 +77,23 @@ def _run(rate: float | None, req_s: float, window: tuple[float, float], p99: int
         "p99_ms": p99,
         "max_ms": 40,
         "cpu_ms_per_request": 0.1,
+        "provider_calls_per_1000": 2.0,
+        "provider_texts_per_1000": 100.0,
+        "unique_keys_per_1000": 100.0,
+        "sink_rows_per_s": None,
         "provider_texts": 0,
         "unique_keys": 100,
+        "stolen_cores": steal,
     }
+    if rate is not None:  # half-second samples: a stretch of steal in the middle of the run
+        run["steal_over_time"] = [(0.5, 0.0), (1.0, 4 * steal), (1.5, 0.0)]
+    return run
 
 
 RUNS = {
-    "dup90": _run(None, 9_000.0, (0.0, 10.0)),
+    "dup90": _run(None, 9_000.0, (0.0, 10.0), steal=0.05),
     "warm": _run(None, 12_000.0, (10.0, 20.0)),
-    "warm_paced": _run(6_000.0, 5_990.0, (20.0, 30.0), p99=25),
+    "warm_paced": _run(6_000.0, 5_990.0, (20.0, 30.0), p99=25, steal=0.2),
     "warm_paced_25": _run(3_000.0, 2_995.0, (30.0, 40.0), p99=15),
     "warm_paced_75": _run(9_000.0, 8_900.0, (40.0, 50.0), p99=48),
 }
@@ -96,10 +102,26 @@ RUNS = {
 def test_the_paced_runs_are_tabled_from_the_lightest_load_up() -> None:
     table = paced_table(RUNS)
     assert table[2:] == [
-        "| 25% | 3,000 | 2,995 | 5 / 10 / 15 / 40 | 0.10 |",
-        "| 50% | 6,000 | 5,990 | 5 / 10 / 25 / 40 | 0.10 |",
-        "| 75% | 9,000 | 8,900 | 5 / 10 / 48 / 40 | 0.10 |",
+        "| 25% | 3,000 | 2,995 | 5 / 10 / 15 / 40 | 0.10 | 0.00 / 0.00 |",
+        "| 50% | 6,000 | 5,990 | 5 / 10 / 25 / 40 | 0.10 | 0.20 / 0.80 |",
+        "| 75% | 9,000 | 8,900 | 5 / 10 / 48 / 40 | 0.10 | 0.00 / 0.00 |",
     ]
+
+
+def test_each_run_says_how_many_cores_the_host_took() -> None:
+    assert runs_table({"dup90": RUNS["dup90"]})[2] == (
+        "| dup90 | 100,000 | 9,000 | 2.0 | 100.0 | 100.0 | 5 / 10 / 20 | - | 0.10 | 0.05 |"
+    )
+    note = " ".join(steal_note({"pass_through": {"stolen_cores": 0.01}}, RUNS))
+    assert "pass-through 0.01, 90 % run 0.05, paced run at half the maximum 0.20 (peak 0.80" in note
+
+
+def test_stolen_cores_are_the_stolen_seconds_over_the_window() -> None:
+    assert stolen_cores(100.0, 101.5, 3.0) == pytest.approx(0.5)
+    assert stolen_cores(100.0, 100.0, 0.0) is None  # no window, no rate
+    # (t, rss, cpu, stolen): 0.4 s stolen in the second half-second only
+    samples = [[10.0, 1.0, 1.0, 50.0], [10.5, 1.0, 1.2, 50.0], [11.0, 1.0, 1.5, 50.4]]
+    assert steal_series(samples, 10.0) == [(0.5, 0.0), (1.0, pytest.approx(0.8))]
 
 
 def _report(samples: list[list[float]]) -> dict[str, Any]:
@@ -164,6 +186,7 @@ def _shape(workers: int, partitions: int, req_s: float, busy: float, loop: str =
         "cpu_ms_per_request": 0.08,
         "machine_cpu_ms_per_request": 0.12,
         "machine_busy": busy,
+        "stolen_cores": 0.1,
         "p50_ms": 100,
         "p99_ms": 900,
         "complete": True,
@@ -179,9 +202,9 @@ def test_the_scaling_table_puts_each_shape_against_one_worker() -> None:
         }
     )
     assert table[2:] == [
-        "| 1 | 0 | 4 | uvloop | 10,000 | 1.00 | 0.080 / 0.120 | 70% | 100 / 900 | True |",
-        "| 1 | 0 | 4 | asyncio | 9,500 | 0.95 | 0.080 / 0.120 | 70% | 100 / 900 | True |",
-        "| 4 | 0 | 8 | uvloop | 15,000 | 1.50 | 0.080 / 0.120 | 98% | 100 / 900 | True |",
+        "| 1 | 0 | 4 | uvloop | 10,000 | 1.00 | 0.080 / 0.120 | 70% | 0.10 | 100 / 900 | True |",
+        "| 1 | 0 | 4 | asyncio | 9,500 | 0.95 | 0.080 / 0.120 | 70% | 0.10 | 100 / 900 | True |",
+        "| 4 | 0 | 8 | uvloop | 15,000 | 1.50 | 0.080 / 0.120 | 98% | 0.10 | 100 / 900 | True |",
     ]
 
 
