@@ -91,7 +91,7 @@ def _paced_latency(report: dict[str, Any], out: Path) -> str:
     steal = ax.twinx()  # CPU the host took from the machine: the slow stretches line up with it
     series = paced["steal_over_time"]
     steal.plot([p[0] for p in series], [p[1] for p in series], color="tab:orange", lw=1, label="cores stolen")
-    steal.set_ylim(0, 2)
+    steal.set_ylim(0, report["environment"]["cpus"])  # all of the machine's cores at most
     steal.set_ylabel("cores stolen by the host")
     steal.legend(loc="upper right")
     return _save(fig, out, "paced_latency.png")
