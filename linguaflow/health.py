@@ -16,6 +16,8 @@ class Observed:
     assigned: int  # partitions assigned to this worker
     database_ok: bool  # the sink's Postgres answered
     stalled: bool
+    output_waiting_s: float = 0.0  # the oldest output the broker has not acknowledged
+    output_wait_limit_s: float = 30.0  # past this, the broker counts as unreachable
 
 
 def not_ready_reasons(o: Observed) -> list[str]:
@@ -32,6 +34,8 @@ def not_ready_reasons(o: Observed) -> list[str]:
         reasons.append("database unreachable")
     if o.stalled:
         reasons.append("consumer stalled: input waiting but no offset moved")
+    if o.output_waiting_s > o.output_wait_limit_s:
+        reasons.append(f"broker unreachable: output unacknowledged for {o.output_waiting_s:.0f} s")
     return reasons
 
 

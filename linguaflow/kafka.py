@@ -50,6 +50,13 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    """What every consumer of ours uses: the connection settings, and ``read_committed``: records
+    of aborted transactions (a producer of requests may write in transactions) are never read,
+    and a read stops at the last stable offset."""
+    return {**client_config(settings), "isolation_level": "read_committed"}
+
+
 def faust_credentials(settings: Settings) -> Any:
     """The same security settings in the form faust's App(broker_credentials=...) takes."""
     if settings.kafka_security_protocol.startswith("SASL"):
@@ -74,7 +81,7 @@ class Publisher:
             "enable_idempotence": True,
             "linger_ms": linger_ms,
             "max_batch_size": 256 * 1024,
-            "request_timeout_ms": 30_000,
+            "request_timeout_ms": settings.kafka_request_timeout_ms,
             "partitioner": default_partitioner,  # aiokafka's rules and partitions, 2x faster
         }
         self._producer: AIOKafkaProducer | None = None
@@ -182,7 +189,7 @@ async def end_offsets(settings: Settings, topics: list[str]) -> dict[str, int]:
     """Messages currently in each topic (end offsets minus start offsets, over all partitions)."""
     partitions = await topic_partitions(settings, topics)
     tps = [tp for tp_list in partitions.values() for tp in tp_list]
-    consumer = AIOKafkaConsumer(**client_config(settings), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**consumer_config(settings), enable_auto_commit=False)
     await consumer.start()
     try:
         ends = await consumer.end_offsets(tps) if tps else {}
@@ -199,7 +206,7 @@ class PartitionReader:
 
     def __init__(self, settings: Settings) -> None:
         self._consumer = AIOKafkaConsumer(
-            **client_config(settings),
+            **consumer_config(settings),
             enable_auto_commit=False,
             fetch_max_bytes=64 * 2**20,
             max_partition_fetch_bytes=16 * 2**20,

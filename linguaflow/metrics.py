@@ -73,7 +73,16 @@ METRICS: dict[str, MetricSpec] = {
         labels=("mode",),
     ),
     "input_gaps": MetricSpec(
-        "counter", "jumps in input offsets (records faust skipped; re-read after a restart)"
+        "counter", "jumps over input records fetched but not processed (read again from the first)"
+    ),
+    "input_holes": MetricSpec(
+        "counter",
+        "input offsets not in the log, committed past: retention (deleted before they were read) or"
+        " log (transaction markers, aborted or compacted records)",
+        labels=("reason",),
+    ),
+    "output_wait": MetricSpec(
+        "gauge", "seconds the oldest output batch has waited for the broker's acknowledgement", unit="s"
     ),
     "cache_expired": MetricSpec("counter", "cache entries deleted (tombstoned) past their TTL"),
     "cache_evicted": MetricSpec(

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     cache_topic: str = "translation.cache"
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
+    # How long one produce request may go unanswered (then it is retried on a new connection),
+    # and how long the group waits for a worker's heartbeat before it gives its partitions away.
+    # A broker outage longer than either is ridden out: undelivered output is sent again when the
+    # broker returns, and a worker that lost its group joins again.
+    kafka_request_timeout_ms: int = Field(default=30_000, ge=1_000)
+    kafka_session_timeout_ms: int = Field(default=45_000, ge=6_000)
     # Extra topic configs for the compacted cache topic (e.g. fast compaction in tests).
     cache_topic_config: dict[str, str] = Field(default_factory=dict)
 
@@ -155,6 +161,11 @@ class Settings(BaseSettings):
     # The worker's and sink process's event loop: uvloop (libuv; ~5 % less CPU per request in the
     # bench) or the standard library's asyncio loop.
     event_loop: EventLoop = "uvloop"
+    # A shutdown (SIGTERM drain, or a fatal error) that has not ended the process after this long
+    # ends it anyway (exit code 1 after a fatal error or an overrun drain); /health fails meanwhile.
+    shutdown_timeout_s: float = Field(default=30.0, gt=0)
+    # /health fails when the event loop runs this late (blocked or starved of CPU).
+    health_max_loop_lag_s: float = Field(default=10.0, gt=0)
     # /ready reports a stall when input waits and no read offset moved for this long.
     stall_after_s: float = Field(default=60.0, gt=0)
     lag_interval_s: float = Field(default=10.0, gt=0)

@@ -21,6 +21,7 @@ from linguaflow import event_loop
 from linguaflow.health import Observed, RecentAnswer, StallWatch, not_ready_reasons
 from linguaflow.kafka import Publisher, ensure_topics
 from linguaflow.lag import LagSource, report_lag
+from linguaflow.liveness import Liveness, health_answer
 from linguaflow.logs import logging_config
 from linguaflow.settings import Settings
 from linguaflow.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry, telemetry_for
@@ -133,15 +134,25 @@ def run_sink(settings: Settings) -> int:
 async def _serve(settings: Settings) -> None:
     telemetry = telemetry_for(settings)
     stopping = asyncio.Event()
+    liveness = Liveness(
+        shutdown_timeout_s=settings.shutdown_timeout_s, max_loop_lag_s=settings.health_max_loop_lag_s
+    )
+
+    def stop(reason: str) -> None:
+        liveness.begin_shutdown(reason)
+        stopping.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
+        loop.add_signal_handler(sig, stop, sig.name)
+    watch = asyncio.create_task(liveness.watch_loop())
     await ensure_topics(settings)
     publisher = Publisher(settings)  # dead letters (records that are not results)
     await publisher.start()
     failures: list[BaseException] = []
 
     def failed(exc: BaseException) -> None:
+        liveness.fatal(repr(exc))
         failures.append(exc)
         stopping.set()
 
@@ -150,12 +161,13 @@ async def _serve(settings: Settings) -> None:
     lag = asyncio.create_task(_report_lag_every(settings.lag_interval_s, telemetry, service))
     try:
         await service.start()
-        web_runner = await _start_pages(settings, service, telemetry, stopping)
+        web_runner = await _start_pages(settings, service, telemetry, stopping, liveness)
         log.info("sink started", extra={"group": settings.sink_group, "topic": settings.results_topic})
         await stopping.wait()
         log.info("sink stopping: writing and committing what was read")
     finally:
         lag.cancel()
+        liveness.begin_shutdown("stopping")  # an error in start() ends up here too
         try:
             await service.stop()
         finally:
@@ -163,6 +175,7 @@ async def _serve(settings: Settings) -> None:
                 await web_runner.cleanup()
             await publisher.stop()
             await asyncio.to_thread(telemetry.close)
+            watch.cancel()
     if failures:
         raise failures[0]
 
@@ -174,7 +187,11 @@ async def _report_lag_every(interval_s: float, telemetry: Telemetry, service: Si
 
 
 async def _start_pages(
-    settings: Settings, service: SinkService, telemetry: Telemetry, stopping: asyncio.Event
+    settings: Settings,
+    service: SinkService,
+    telemetry: Telemetry,
+    stopping: asyncio.Event,
+    liveness: Liveness,
 ) -> web.AppRunner:
     async def reasons() -> list[str]:
         return not_ready_reasons(
@@ -189,7 +206,8 @@ async def _start_pages(
         )
 
     async def health(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        body, status = health_answer(liveness)
+        return web.json_response(body, status=status)
 
     async def ready(request: web.Request) -> web.Response:
         found = await reasons()

@@ -16,6 +16,7 @@ from linguaflow.health import Observed, StallWatch, not_ready_reasons, read_prog
 from linguaflow.heap import heap_stats, settle_worker_heap
 from linguaflow.kafka import ensure_topics
 from linguaflow.lag import LagSource, report_lag
+from linguaflow.liveness import health_answer
 from linguaflow.logs import logging_config
 from linguaflow.settings import Settings
 from linguaflow.sink_service import SinkService
@@ -23,6 +24,7 @@ from linguaflow.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry, telemetry_f
 from streams.app import StreamsRuntime, wall_ms
 from streams.cache_store import DiskCacheStore
 from streams.providers.resilient import build_resilient
+from streams.upstream import read_offset
 
 log = logging.getLogger("linguaflow.worker")
 
@@ -36,9 +38,14 @@ def build_runtime(settings: Settings) -> StreamsRuntime:
     app.stop_hooks.insert(0, _closer(telemetry))  # runs last: spans of the final flush are sent
     sink = None
     if settings.worker_sink:
-        sink = SinkService(settings, runtime.publisher, telemetry, on_failure=app._crash)
+        sink = SinkService(settings, runtime.publisher, telemetry, on_failure=runtime.fatal)
         app.start_hooks.append(sink.start)  # after the publisher (DLQ) starts, and stops before it
         app.stop_hooks.append(sink.stop)
+
+    async def watch_the_loop() -> None:  # faust passes the app to a task that takes an argument
+        await runtime.liveness.watch_loop()
+
+    app.task(watch_the_loop)
     _add_lag_timer(runtime, sink)
     _add_pages(runtime, sink, _freeze_heap_when_recovered(runtime))
     return runtime
@@ -77,6 +84,7 @@ def _add_lag_timer(runtime: StreamsRuntime, sink: SinkService | None) -> None:
     )
 
     async def measure_lag() -> None:
+        runtime.telemetry.gauge("output_wait", [({}, runtime.sender.waiting_s())])
         await report_lag(runtime.telemetry, [agents, *(sink.lag_sources() if sink else [])])
 
     runtime.app.timer(settings.lag_interval_s, name="consumer_lag")(measure_lag)
@@ -93,7 +101,7 @@ def _input_position(runtime: StreamsRuntime) -> tuple[dict[str, int], int]:
     consumer = runtime.app.consumer
     inputs = {runtime.settings.requests_topic, runtime.settings.keyed_topic}
     partitions = [tp for tp in consumer.assignment() if tp.topic in inputs]
-    return read_progress(partitions, consumer._read_offset.get, consumer.highwater)  # type: ignore[attr-defined]
+    return read_progress(partitions, lambda tp: read_offset(consumer, tp), consumer.highwater)
 
 
 def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[str, int]) -> None:
@@ -109,11 +117,14 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
             assigned=len(app.consumer.assignment()),
             database_ok=sink is None or await sink.database_ok(),  # no sink here: no database
             stalled=stall.update(wall_ms(), offsets, unread) or (sink is not None and sink.stalled()),
+            output_waiting_s=runtime.sender.waiting_s(),
+            output_wait_limit_s=runtime.settings.kafka_request_timeout_ms / 1000,
         )
 
     @app.page("/health")
     async def health(view: Any, request: Any) -> Any:
-        return view.json({"status": "ok"})
+        body, status = health_answer(runtime.liveness)
+        return view.json(body, status=status)
 
     @app.page("/ready")
     async def readiness(view: Any, request: Any) -> Any:
@@ -143,15 +154,33 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
         )
 
 
+class _Worker(faust.Worker):
+    """faust's worker, with a bound on how long its shutdown may take (``Liveness``)."""
+
+    def __init__(self, runtime: StreamsRuntime, **kwargs: Any) -> None:
+        super().__init__(runtime.app, **kwargs)
+        self._liveness = runtime.liveness
+
+    async def on_stop(self) -> None:
+        self._liveness.begin_shutdown("stopping")
+        await super().on_stop()
+
+
 def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; exits non-zero if the worker crashed."""
     event_loop.use_for_faust(settings.event_loop)
     runtime = build_runtime(settings)
-    worker = faust.Worker(
-        runtime.app,
+    worker = _Worker(
+        runtime,
         loglevel=settings.log_level.lower(),
         quiet=True,
         logging_config=logging_config(settings.log_level),
         redirect_stdouts=False,
     )
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exit_:
+        # After a fatal error the exit code is non-zero, however cleanly the shutdown went.
+        if not exit_.code and runtime.liveness.exit_code:
+            raise SystemExit(runtime.liveness.exit_code) from None
+        raise

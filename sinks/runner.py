@@ -14,7 +14,7 @@ from aiokafka.errors import CommitFailedError
 
 from linguaflow.errors import InvalidRequest, LinguaflowError, SinkWriteError
 from linguaflow.health import read_progress
-from linguaflow.kafka import Publisher, client_config
+from linguaflow.kafka import Publisher, consumer_config
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
 from schemas import DeadLetter, decode_result, encode
@@ -57,7 +57,7 @@ class ResultSinkRunner:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._consumer = AIOKafkaConsumer(
-            **client_config(settings),
+            **consumer_config(settings),
             group_id=settings.sink_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

@@ -19,16 +19,18 @@ import time
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, cast
 
-from linguaflow.batch_send import BatchSender
 from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher, faust_credentials
+from linguaflow.liveness import Liveness
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
 from schemas import DeadLetter, decode_validated_request, encode_request
+from streams.batch_send import BatchSender
 from streams.cache_store import DiskCacheStore, cache_table
 from streams.dedup import DedupEngine, EngineConfig
 from streams.evictions import EvictionFollower
 from streams.faust_app import LinguaflowApp
+from streams.input_offsets import InputOffsets
 from streams.keying import (
     ORIGIN_HEADER,
     TRACE_HEADER,
@@ -41,6 +43,7 @@ from streams.keying import (
 from streams.outbox import KafkaOutbox
 from streams.providers.resilient import ResilientProvider
 from streams.ttl import policy_from
+from streams.upstream import crash, never_expire_batches
 
 log = logging.getLogger("linguaflow.streams")
 
@@ -102,6 +105,9 @@ class StreamsRuntime:
         self.clock = clock
         self._count_request = telemetry.counter("requests")
         self._count_dedup_here = telemetry.counter("dedup_at_rekey")
+        self.liveness = Liveness(
+            shutdown_timeout_s=settings.shutdown_timeout_s, max_loop_lag_s=settings.health_max_loop_lag_s
+        )
         self.app = LinguaflowApp(
             settings.app_id,
             broker=settings.kafka_url,
@@ -117,15 +123,19 @@ class StreamsRuntime:
             topic_replication_factor=settings.replication_factor,
             consumer_auto_offset_reset="earliest",
             broker_commit_interval=1.0,
+            broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
+            broker_request_timeout=max(90.0, settings.kafka_session_timeout_ms / 1000),
             broker_max_poll_records=settings.max_poll_records,
             producer_acks=-1,
             stream_wait_empty=True,
             table_standby_replicas=0,
         )
+        self.input = InputOffsets(self.app, telemetry)
         self.publisher = Publisher(settings)
         # keyed requests, results, the rekey agent's dead letters and the cache table's changelog
-        self.sender = BatchSender(self.publisher, self._fatal)
+        self.sender = BatchSender(self.publisher, self.fatal)
         self.app.start_hooks.append(self.publisher.start)
+        self.app.start_hooks.append(self._outlast_outages)
         self.app.start_hooks.append(self._know_partitions)
         self.app.stop_hooks.append(self.publisher.stop)
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -147,7 +157,6 @@ class StreamsRuntime:
         if settings.cache_store == "disk":  # runs after the agents, evictions and sweeps stopped
             self.app.stop_hooks.append(self._close_cache)
         self.provider = provider
-        self._rereads: set[Any] = set()  # partitions with a re-read of skipped records under way
         self.engine = DedupEngine(
             provider,
             _CacheView(self.table),
@@ -162,17 +171,19 @@ class StreamsRuntime:
             ),
             clock=clock,
             telemetry=telemetry,
-            on_fatal=self._fatal,
+            on_fatal=self.fatal,
         )
         self.app.stop_hooks.append(provider.close)  # runs first: after the agents drained
-        self.app.take_records([self.requests_topic, self.keyed_topic], self._on_batch, self._settle)
+        self.app.take_records(
+            [self.requests_topic, self.keyed_topic], self._on_batch, self._settle, self.input.on_holes
+        )
         self.app.task(self._flusher)
         self.app.timer(settings.cache_sweep_s)(self._sweep_expired)
         # Operator evictions (cache evict, gc) reach this worker's table at once.
         evictions = EvictionFollower(settings, lambda key: self.table.data.pop(key, None), telemetry)
         self.app.start_hooks.append(evictions.start)
         self.app.stop_hooks.append(evictions.stop)
-        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        self.app.on_partitions_revoked.connect(self.input.on_revoked)  # type: ignore[arg-type]
 
     async def _on_batch(self, messages: list[Any]) -> None:
         """The records of one fetch, in order. Waits while faust's flow control is suspended (a
@@ -189,7 +200,7 @@ class StreamsRuntime:
                 current = message.generation_id == app.consumer_generation_id
                 if not (current and flow.is_active() and consumer.flow_active):
                     return
-                if message.tp not in assigned or not self._accept(message):
+                if message.tp not in assigned or not self.input.accept(message):
                     continue
                 if message.topic == self.settings.requests_topic:
                     await self._rekey(message, assigned)
@@ -220,7 +231,7 @@ class StreamsRuntime:
                     message.value,
                     key=message.key,
                     headers=outcome.headers(),
-                    ack=self._finisher(message),
+                    ack=self.input.finisher(message),
                 )
                 return
             key = outcome.cache_key.encode()
@@ -235,7 +246,7 @@ class StreamsRuntime:
                 encode_request(outcome.request),
                 key=key,
                 headers=headers,
-                ack=self._finisher(message),
+                ack=self.input.finisher(message),
                 partition=partition,
             )
 
@@ -248,7 +259,7 @@ class StreamsRuntime:
         with self.telemetry.span("dedup", keyed.traceparent, keyed.origin.attributes) as trace:
             if trace != keyed.traceparent:  # a span of its own (tracing is on)
                 keyed = KeyedRequest(keyed.cache_key, keyed.request, keyed.origin, trace)
-            await self.engine.on_request(keyed, self._finisher(message))
+            await self.engine.on_request(keyed, self.input.finisher(message))
 
     async def _dedup(self, message: Any) -> None:
         settings = self.settings
@@ -265,13 +276,13 @@ class StreamsRuntime:
                 problem = exc if isinstance(exc, InvalidRequest) else bad_key
                 letter = dead_letter(origin, problem, now_ms=int(self.clock()), request_id=None)
                 self._dead_lettered(letter)
-                ack = self._finisher(message)
+                ack = self.input.finisher(message)
                 self.sender.add(
                     settings.dlq_topic, message.value, key=None, headers=letter.headers(), ack=ack
                 )
                 return
             keyed = KeyedRequest(key, request, origin, trace)
-            await self.engine.on_request(keyed, self._finisher(message))
+            await self.engine.on_request(keyed, self.input.finisher(message))
 
     async def _flusher(self) -> None:
         await self.engine.run_flusher()
@@ -283,6 +294,9 @@ class StreamsRuntime:
         store: DiskCacheStore = self.table.data  # type: ignore[assignment]
         await store.close()
 
+    async def _outlast_outages(self) -> None:
+        never_expire_batches(self.publisher.producer)
+
     async def _know_partitions(self) -> None:
         """Partition counts the agents compute partitions with, synchronously."""
         await self.sender.known(self.settings.cache_topic)
@@ -293,51 +307,6 @@ class StreamsRuntime:
         output acknowledged (so its input offset is finished and committed now)."""
         await self.engine.drain()
         await self.sender.deliver()
-
-    async def _on_revoked(self, sender: Any, revoked: Any, **kwargs: Any) -> None:
-        self.app.offsets.forget(revoked)
-
-    def _accept(self, message: Any) -> bool:
-        """Should this record be processed? Re-deliveries of offsets already received are not; a
-        jump in offsets (records skipped) schedules a re-read (see streams/offsets.py)."""
-        tracker, tp, offset = self.app.offsets, message.tp, message.offset
-        gaps = tracker.gaps
-        if not tracker.receive(tp, offset):
-            return False
-        if tracker.gaps > gaps:
-            log.warning("records skipped on %s before offset %d: reading them again", tp, offset)
-            self.telemetry.count("input_gaps")
-            if tp not in self._rereads:
-                self._rereads.add(tp)
-                asyncio.get_running_loop().create_task(self._reread(tp))
-        return True
-
-    async def _reread(self, tp: Any) -> None:
-        """Seek back to the first skipped offset once no rebalance is running (a seek during one
-        can crash faust's fetcher). If the partition moved away, its new owner reads from the
-        committed offset, which never passed the gap."""
-        try:
-            for _ in range(600):
-                if not self.app.rebalancing:
-                    break
-                await asyncio.sleep(0.1)
-            start = self.app.offsets.first_missing(tp)
-            if start is None:
-                return  # read again meanwhile (a rebalance re-read the partition from its commit)
-            if tp not in self.app.consumer.assignment():
-                log.info("%s moved away before the re-read: its new owner reads from the commit", tp)
-                return
-            log.info("re-reading %s from offset %d", tp, start)
-            await self.app.consumer.seek(tp, start)
-        except Exception as exc:  # the commit never passed the gap: a restart re-reads it anyway
-            log.error("could not seek %s back to re-read skipped records: %r", tp, exc)
-        finally:
-            self._rereads.discard(tp)
-
-    def _finisher(self, message: Any) -> Callable[[], None]:
-        """Called once the record's output is acknowledged by the broker: the offset may be committed."""
-        tp, offset, finished = message.tp, message.offset, self.app.offsets.finished
-        return lambda: finished(tp, offset)
 
     def _dead_lettered(self, letter: DeadLetter) -> None:
         self.telemetry.count("dlq", reason=letter.reason)
@@ -353,8 +322,10 @@ class StreamsRuntime:
             },
         )
 
-    def _fatal(self, exc: BaseException) -> None:
-        """Output could not be delivered: stop the worker (non-zero exit) so that a supervisor
-        restarts it and the unacked input is re-delivered. Carrying on would stall the partition."""
-        log.critical("fatal delivery failure, stopping worker: %r", exc)
-        self.app._crash(exc)
+    def fatal(self, exc: BaseException) -> None:
+        """An error the worker cannot carry on after (output the broker refused, the sink failed
+        for good): stop, and exit non-zero within ``SHUTDOWN_TIMEOUT_S`` whatever the shutdown
+        does, so that a supervisor restarts it and the unfinished input is read again."""
+        log.critical("fatal error, stopping the worker: %r", exc)
+        self.liveness.fatal(repr(exc))
+        crash(self.app, exc)

@@ -28,9 +28,9 @@ import faust
 from aiokafka import TopicPartition
 from faust.stores.memory import Store as MemoryStore
 
-from linguaflow.batch_send import BatchSender
 from linguaflow.kafka import PartitionReader
 from linguaflow.settings import Settings
+from streams.batch_send import BatchSender
 from streams.cache_disk import DiskEntries, checkpoint_offsets, retention_s, usable_offsets
 
 log = logging.getLogger("linguaflow.streams")

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer
 
 from linguaflow.client.listener import existing_partitions
-from linguaflow.kafka import client_config, stop_background
+from linguaflow.kafka import consumer_config, stop_background
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
 
@@ -40,7 +40,7 @@ class EvictionFollower:
     async def start(self) -> None:
         # The worker may have created the topic a moment ago: wait for it to show in metadata.
         tps = await existing_partitions(self._settings, [self._settings.cache_topic], wait_s=30)
-        self._consumer = AIOKafkaConsumer(**client_config(self._settings), enable_auto_commit=False)
+        self._consumer = AIOKafkaConsumer(**consumer_config(self._settings), enable_auto_commit=False)
         await self._consumer.start()
         self._consumer.assign(tps)
         await self._consumer.seek_to_end(*tps)

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from linguaflow.batch_send import Ack, BatchSender
 from linguaflow.kafka import Publisher
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Add, Telemetry
 from schemas import OUTCOMES, DeadLetter, TranslationResult, encode
+from streams.batch_send import Ack, BatchSender
 from streams.keying import TRACE_HEADER
 
 

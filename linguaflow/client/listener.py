@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from linguaflow.client.replies import PendingReplies, match_reply
 from linguaflow.errors import InfraError
-from linguaflow.kafka import client_config, stop_background, topic_partitions
+from linguaflow.kafka import consumer_config, stop_background, topic_partitions
 from linguaflow.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class ReplyListener:
         s = self._settings
         tps = await existing_partitions(s, [s.results_topic, s.dlq_topic])
         consumer = AIOKafkaConsumer(
-            **client_config(s), group_id=None, enable_auto_commit=False, auto_offset_reset="latest"
+            **consumer_config(s), group_id=None, enable_auto_commit=False, auto_offset_reset="latest"
         )
         await consumer.start()
         try:

@@ -14,7 +14,7 @@ from typing import TypeAlias
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from linguaflow.errors import ConfigError
-from linguaflow.kafka import client_config, topic_partitions
+from linguaflow.kafka import consumer_config, topic_partitions
 from linguaflow.replay.plan import Span, Window, spans
 from linguaflow.settings import Settings
 
@@ -53,7 +53,7 @@ class ReplayReader:
         if not tps:
             raise ConfigError(f"topic {self._topic!r} does not exist")
         consumer = AIOKafkaConsumer(
-            **client_config(self._settings), group_id=self._group, enable_auto_commit=False
+            **consumer_config(self._settings), group_id=self._group, enable_auto_commit=False
         )
         await consumer.start()
         self._consumer = consumer

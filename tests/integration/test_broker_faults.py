@@ -16,19 +16,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def own_broker(admin_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
-    """A stack on a broker of its own: these tests stop it."""
-    home = scratch_dir("broker")
-    broker = start_broker(home)
-    stack = await make_stack(broker, admin_db_url, tmp_path_factory.mktemp("own"))
-    yield stack
-    for worker in stack.workers:
-        worker.kill()
-    broker.script("stop")
-    shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture
 async def cluster(admin_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     home = scratch_dir("cluster")
     broker: Broker = start_broker(home, cluster=True)

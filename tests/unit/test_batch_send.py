@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from linguaflow.batch_send import BatchSender
+from aiokafka.errors import KafkaTimeoutError
+
 from linguaflow.partitioner import default_partitioner
+from streams.batch_send import BatchSender
 
 
 class FakeBatch:
@@ -184,3 +186,47 @@ async def test_concurrent_flushes_keep_the_order_records_were_added() -> None:
     add(sender, acked, "c2")
     await asyncio.gather(first, sender.flush())
     assert [[k for k, _ in b.records] for _, _, b, _ in producer.sent] == [[b"a0"], [b"c2"]]
+
+
+class StuckProducer(FakeProducer):
+    """A broker that is away: the producer's queue for a partition stays full ``times`` times."""
+
+    def __init__(self, times: int) -> None:
+        super().__init__()
+        self.refusals = times
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[Any]:
+        if self.refusals:
+            self.refusals -= 1
+            await asyncio.sleep(0)
+            raise KafkaTimeoutError()
+        return await super().send_batch(batch, topic, partition=partition)
+
+
+async def test_a_broker_outage_is_waited_out_not_reported_as_a_failure() -> None:
+    producer = StuckProducer(times=3)
+    now = [100.0]
+    acked: list[str] = []
+    failures: list[BaseException] = []
+    sender = BatchSender(FakePublisher(producer), failures.append, clock=lambda: now[0])  # type: ignore[arg-type]
+    add(sender, acked, "a0")
+    assert sender.waiting_s() == 0
+    flushing = asyncio.get_running_loop().create_task(sender.flush())
+    for _ in range(20):  # until the first refusal was seen and the batch offered again
+        if producer.refusals <= 1:
+            break
+        await asyncio.sleep(0)
+    now[0] += 40  # the queue stayed full for a request timeout and more
+    assert sender.waiting_s() == 40
+    await flushing
+    assert failures == []
+    assert producer.refusals == 0
+    [(_, _, batch, fut)] = producer.sent  # the same batch, offered again until taken
+    assert batch.records == [(b"a0", b"a0")]
+    assert acked == []
+    now[0] += 5
+    assert sender.waiting_s() == 5  # taken, not yet acknowledged
+    fut.set_result(None)
+    await settle()
+    assert acked == ["a0"]
+    assert sender.waiting_s() == 0

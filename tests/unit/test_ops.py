@@ -167,6 +167,7 @@ def test_deployment_runs_its_command_with_probes_and_a_graceful_shutdown(compone
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": port["name"]}
     assert container["readinessProbe"]["httpGet"] == {"path": "/ready", "port": port["name"]}
     assert pod["terminationGracePeriodSeconds"] >= 60
+    assert pod["terminationGracePeriodSeconds"] > Settings().shutdown_timeout_s  # the worker ends first
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/path"] == "/metrics"
     assert (
@@ -204,6 +205,9 @@ def test_systemd_units_run_real_commands_and_stop_gracefully() -> None:
     assert worker["KillSignal"] == "SIGTERM"
     assert worker["Restart"] == "on-failure"
     assert int(worker["TimeoutStopSec"]) >= 60
+    assert int(worker["TimeoutStopSec"]) > Settings().shutdown_timeout_s
+    assert worker["NotifyAccess"] == "main"  # the event loop's watchdog pings
+    assert int(worker["WatchdogSec"]) > Settings().health_max_loop_lag_s
     migrate = unit("linguaflow-migrate.service")["Service"]
     assert shlex.split(migrate["ExecStart"])[1:] == ["db", "migrate"]
     assert "linguaflow-migrate.service" in unit("linguaflow-worker.service")["Unit"]["After"]

@@ -9,16 +9,30 @@ partition; when a batch's future resolves, every record's ``ack`` runs. A delive
 broker did not acknowledge. Partitions are chosen by the producer's own partitioner, so a key
 lands where ``Publisher.send`` would put it (the cache table relies on that), unless a record names
 its partition. Flushes run one at a time, so records of one partition reach it in the order added.
+
+A broker outage is waited out, not failed: the worker's producer never expires a batch (see
+``streams.faust_app.never_expire_batches``; with idempotence it retries a batch until the broker
+takes it), and when the producer's queue for a partition stays full for its request timeout,
+``send_batch`` is tried again. ``waiting_s`` says how long the oldest unacknowledged batch has
+waited, for ``/ready``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from aiokafka.errors import KafkaTimeoutError
+
 from linguaflow.kafka import Headers, Publisher
 from linguaflow.partitioner import default_partitioner
+from streams.upstream import partition_with_producer
+
+log = logging.getLogger("linguaflow.batch_send")
 
 Ack = Callable[[], None]
 _Record = tuple[bytes | None, bytes | None, Headers, Ack, int | None]
@@ -29,9 +43,19 @@ def _ignore() -> None:
 
 
 class BatchSender:
-    def __init__(self, publisher: Publisher, on_failure: Callable[[BaseException], None]) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        on_failure: Callable[[BaseException], None],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._publisher = publisher
         self._on_failure = on_failure
+        self._clock = clock
+        # (when submitted, delivery future) of each batch, oldest first; done ones leave lazily
+        self._unacked: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._queue_full_since: float | None = None  # the producer took no batch since then
         self._pending: dict[str, list[_Record]] = {}
         self._flushing = asyncio.Lock()
         self._soon: asyncio.Task[None] | None = None
@@ -61,9 +85,7 @@ class BatchSender:
         on every call (~7 % of the worker's CPU at 90 % duplicates, two calls per request)."""
         partitions = self._partitions.get(topic)
         if key is None or partitions is None:
-            # aiokafka 0.14 internals (pinned): the partitioner send() itself uses.
-            partition: int = self._publisher.producer._partition(topic, None, None, None, key, None)
-            return partition
+            return partition_with_producer(self._publisher.producer, topic, key)
         return default_partitioner(key, partitions, partitions)  # the Publisher's partitioner
 
     async def known(self, topic: str) -> None:
@@ -113,15 +135,35 @@ class BatchSender:
                 acks.append(ack)
             await self._submit(batch, topic, partition, acks)
 
+    def waiting_s(self) -> float:
+        """How long output has waited for the broker: the age of the oldest batch it has not
+        acknowledged, or how long the producer's queue has taken nothing (0: nothing waits)."""
+        unacked = self._unacked
+        while unacked and unacked[0][1].done():
+            unacked.popleft()
+        oldest = [t for t in (self._queue_full_since, unacked[0][0] if unacked else None) if t is not None]
+        return self._clock() - min(oldest) if oldest else 0.0
+
     async def _submit(self, batch: Any, topic: str, partition: int, acks: list[Ack]) -> None:
         batch.close()  # already a batch: no linger, the producer sends it on its next round
-        try:
-            fut: asyncio.Future[Any] = await self._publisher.producer.send_batch(
-                batch, topic, partition=partition
-            )
-        except Exception as exc:  # the producer is closed or failed: nothing here may be acked
-            self._on_failure(exc)
-            return
+        while True:
+            try:
+                fut: asyncio.Future[Any] = await self._publisher.producer.send_batch(
+                    batch, topic, partition=partition
+                )
+            except KafkaTimeoutError:
+                # The partition's previous batch waited a whole request timeout for the broker:
+                # the broker is away. Keep the batch and offer it again.
+                if self._queue_full_since is None:
+                    self._queue_full_since = self._clock()
+                    log.warning("the broker takes no output for %s-%d: waiting for it", topic, partition)
+                continue
+            except Exception as exc:  # the producer is closed or failed: nothing here may be acked
+                self._on_failure(exc)
+                return
+            break
+        self._queue_full_since = None
+        self._unacked.append((self._clock(), fut))
         fut.add_done_callback(lambda f: self._delivered(f, acks))
 
     def _delivered(self, fut: asyncio.Future[Any], acks: list[Ack]) -> None:
