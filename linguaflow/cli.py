@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from linguaflow import __version__
 from linguaflow.dlq import add_dlq_parser
 from linguaflow.errors import LinguaflowError
 from linguaflow.settings import Settings
@@ -224,6 +225,7 @@ def _add_backfill_commands(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linguaflow", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser(
         "up", help="start the local broker and embedded Postgres, migrate, create topics"
