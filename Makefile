@@ -40,9 +40,10 @@ integration: setup
 e2e: setup
 	$(BIN)/pytest -q tests/e2e
 
-# The fault tests at full length (10 kills, a 2-minute database outage); CI runs the short versions.
+# The fault tests at full length (10 kills, a 2-minute database outage; every broker/Postgres outage
+# of test_outages.py for 60 s and 300 s with the default client timeouts); CI runs the short versions.
 faults-long: setup
-	LINGUAFLOW_FAULTS_LONG=1 $(BIN)/pytest -q -s tests/integration/test_faults.py
+	LINGUAFLOW_FAULTS_LONG=1 $(BIN)/pytest -q -s tests/integration/test_faults.py tests/integration/test_outages.py
 
 # Benchmarks (README "Benchmarks"): a private broker + Postgres, raw baselines and the pipeline in
 # one run; the report goes to bench/out/<timestamp>/. BENCH_ARGS=--requests 200000 etc.

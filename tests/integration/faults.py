@@ -3,35 +3,54 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import json
+import os
+import signal
+import socket
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from linguaflow.kafka import read_topic, topic_partitions
+from linguaflow.local.postgres import EmbeddedPostgres
 from linguaflow.produce import publish
 from linguaflow.synthetic import synthetic_requests
 from schemas import decode_result
-from tests.harness import Stack
+from tests.harness import Broker, Stack, free_port
 from tests.integration.runs import ROWS_FOR
 
 
 async def stream_requests(
-    stack: Stack, count: int, dup_ratio: float, *, seed: int, run_id: str, chunks: int, pause_s: float
+    stack: Stack,
+    count: int,
+    dup_ratio: float,
+    *,
+    seed: int,
+    run_id: str,
+    chunks: int,
+    pause_s: float,
+    gate: asyncio.Lock | None = None,
 ) -> None:
-    """Publish ``count`` synthetic requests in ``chunks`` pieces, ``pause_s`` apart."""
+    """Publish ``count`` synthetic requests in ``chunks`` pieces, ``pause_s`` apart. Each piece is
+    published holding ``gate``: whoever holds it (a broker outage) pauses the load between pieces."""
     now = int(time.time() * 1000)
     items = list(synthetic_requests(count, dup_ratio, seed=seed, now_ms=now, run_id=run_id))
     size = -(-count // chunks)
     for start in range(0, count, size):
-        report = await publish(
-            stack.settings, items[start : start + size], total=None, now_ms=now, progress=False
-        )
+        async with gate if gate is not None else contextlib.nullcontext():
+            report = await publish(
+                stack.settings, items[start : start + size], total=None, now_ms=now, progress=False
+            )
         assert report.sent == len(items[start : start + size])
         await asyncio.sleep(pause_s)
 
@@ -127,12 +146,235 @@ async def assert_every_request_has_one_correct_row(
     assert orphans == 0
 
 
-def ready_status(stack: Stack) -> tuple[int, list[str]] | None:
+def ready_status(stack: Stack, timeout_s: float = 2) -> tuple[int, list[str]] | None:
     s = stack.settings
     try:
-        with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/ready", timeout=2) as r:
+        with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/ready", timeout=timeout_s) as r:
             return r.status, orjson.loads(r.read())["reasons"]
     except urllib.error.HTTPError as exc:
         return exc.code, orjson.loads(exc.read())["reasons"]
     except OSError:
         return None
+
+
+def health_status(stack: Stack, timeout_s: float = 5) -> int | None:
+    """The status of GET /health, or None if it did not answer within ``timeout_s``."""
+    s = stack.settings
+    try:
+        with urllib.request.urlopen(f"http://{s.web_host}:{s.web_port}/health", timeout=timeout_s) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+FAULT_COLUMNS = (
+    "fault", "duration_s", "requests", "rows", "lost", "duplicate_rows", "provider_texts", "unique_keys",
+    "recover_s",
+)  # fmt: skip
+
+
+def record_fault(row: dict[str, Any]) -> None:
+    """One line of the fault table (FAULT_COLUMNS) on stdout, and as JSON appended to the file
+    $LINGUAFLOW_FAULT_TABLE names."""
+    row = {k: round(v, 1) if isinstance(v, float) else v for k, v in row.items()}
+    cells = [str(row[k]) for k in FAULT_COLUMNS]
+    cells[6:8] = [f"{row['provider_texts']} vs {row['unique_keys']}"]
+    print("FAULT | " + " | ".join("-" if c == "None" else c for c in cells))
+    table = os.environ.get("LINGUAFLOW_FAULT_TABLE")
+    if table:
+        with open(table, "a") as f:
+            f.write(json.dumps({k: row[k] for k in FAULT_COLUMNS}) + "\n")
+
+
+# --- Peer outages: a process killed (kill -9, then started again on its data) or hung (SIGSTOP,
+# then SIGCONT). PID 1 on the test machines may reap no orphans: a killed daemon then stays a
+# zombie whose pid still "exists" (kill(pid, 0) succeeds), and Postgres would refuse to start
+# beside its postmaster.pid. So the private Postgres runs as our child (we are a child subreaper
+# while it lives) and we reap it ourselves, by pid.
+
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def set_child_subreaper(on: bool) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def process_gone(pid: int) -> bool:
+    """Exited (reaped by us here if it is our child, or a zombie of another parent)."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == pid
+    except ChildProcessError:
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
+    """Wait until every pid exited; returns those still alive after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    left = [pid for pid in pids if not process_gone(pid)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [pid for pid in left if not process_gone(pid)]
+    return left
+
+
+def _signal(pid: int, sig: int) -> bool:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _wait_port(port: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"nothing accepts connections on port {port} after {timeout_s:.0f}s")
+
+
+def postmaster_pid(server: EmbeddedPostgres) -> int:
+    return int((server.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+
+
+def start_own_postgres(home: Path) -> EmbeddedPostgres:
+    """A private Postgres whose postmaster is our child (see above); stop it with stop_own_postgres."""
+    set_child_subreaper(True)
+    server = EmbeddedPostgres(home / "data", free_port())
+    try:
+        server.start()
+        parent = psutil.Process(postmaster_pid(server)).ppid()
+        if parent != os.getpid():
+            raise RuntimeError(f"the postmaster's parent is {parent}, not this process: it cannot be reaped")
+    except BaseException:
+        stop_own_postgres(server)
+        raise
+    return server
+
+
+def stop_own_postgres(server: EmbeddedPostgres) -> None:
+    """Fast shutdown (SIGINT), SIGKILL after 60 s; reaps the postmaster."""
+    try:
+        pid = postmaster_pid(server)
+    except (OSError, ValueError):
+        pid = None
+    if pid is not None and not process_gone(pid):
+        _signal(pid, signal.SIGCONT)
+        _signal(pid, signal.SIGINT)
+        if wait_gone([pid], 60):
+            _signal(pid, signal.SIGKILL)
+            wait_gone([pid], 30)
+    set_child_subreaper(False)
+
+
+class Fault:
+    """A peer outage. ``inject`` takes the peer away, ``end`` brings it back (returns once it serves
+    again), ``release`` resumes whatever was stopped: idempotent, call it in every ``finally``."""
+
+    def __init__(self, peer: str, kind: str) -> None:
+        assert kind in ("dead", "hung"), kind
+        self.peer, self.kind, self.name = peer, kind, f"{peer}-{kind}"
+        self.stopped: list[int] = []
+
+    def inject(self) -> None:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        raise NotImplementedError
+
+    def _stop(self, pid: int) -> None:
+        self.stopped.append(pid)  # first: a SIGCONT is owed even if the signal call fails
+        _signal(pid, signal.SIGSTOP)
+
+    def release(self) -> None:
+        for pid in reversed(self.stopped):
+            _signal(pid, signal.SIGCONT)
+        self.stopped.clear()
+
+
+class BrokerFault(Fault):
+    """The single-node broker's JVM (its pid file: <data>/single/kafka.pid)."""
+
+    def __init__(self, broker: Broker, kind: str) -> None:
+        super().__init__("broker", kind)
+        assert broker.data_dir is not None, "an external broker is not ours to fault"
+        self.broker = broker
+
+    def pid(self) -> int:
+        assert self.broker.data_dir is not None
+        return int((self.broker.data_dir / "single" / "kafka.pid").read_text().strip())
+
+    def _script(self, *args: str) -> None:
+        proc = self.broker.script(*args)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"kafka.sh {' '.join(args)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}"
+            )
+
+    def inject(self) -> None:
+        pid = self.pid()
+        if self.kind == "hung":
+            self._stop(pid)
+            return
+        self._script("kill", "1")  # SIGKILL, waits until it is gone
+        if not process_gone(pid):
+            raise RuntimeError(f"the broker (pid {pid}) survived kill -9")
+
+    def end(self) -> None:
+        if self.kind == "hung":
+            self.release()
+        else:
+            self._script("start-node", "1")  # same data dir and port; returns once it serves
+
+
+class PostgresFault(Fault):
+    """The postmaster of a private Postgres (from start_own_postgres) and, when hung, its children."""
+
+    def __init__(self, server: EmbeddedPostgres, kind: str) -> None:
+        super().__init__("postgres", kind)
+        self.server = server
+
+    def _children(self, pid: int) -> list[int]:
+        try:
+            return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def inject(self) -> None:
+        pid = postmaster_pid(self.server)
+        if self.kind == "hung":
+            self._stop(pid)  # first: a stopped postmaster forks no new children
+            for _ in range(3):
+                for child in self._children(pid):
+                    if child not in self.stopped:
+                        self._stop(child)
+            return
+        children = self._children(pid)
+        _signal(pid, signal.SIGKILL)
+        if wait_gone([pid], 10):
+            raise RuntimeError(f"the postmaster (pid {pid}) survived kill -9")
+        # Its children notice the postmaster's death and exit; a new postmaster cannot start
+        # while one of them still holds the old shared memory.
+        left = wait_gone(children, 30)
+        if left:
+            print(f"postgres children {left} outlived the postmaster by 30 s: killing them")
+            for child in left:
+                _signal(child, signal.SIGKILL)
+            wait_gone(left, 10)
+
+    def end(self) -> None:
+        if self.kind == "hung":
+            self.release()
+            return
+        self.server.start()  # same data dir and port: crash recovery, then it serves
+        _wait_port(self.server.port)
