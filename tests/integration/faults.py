@@ -15,9 +15,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from linguaflow.kafka import read_topic, topic_partitions
 from linguaflow.produce import publish
+from linguaflow.schemas import decode_result
 from linguaflow.synthetic import synthetic_requests
-from schemas import decode_result
-from tests.harness import Stack
+from testbed.services import Stack
 from tests.integration.runs import ROWS_FOR
 
 
