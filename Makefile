@@ -5,13 +5,20 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint unit adapters integration e2e faults-long bench bench-quick down clean
+.PHONY: setup lock demo test lint unit adapters integration e2e faults-long bench bench-quick down clean
 
-$(STAMP): pyproject.toml
+# requirements/dev.lock pins every package of the test and CI environment (uv pip compile; see
+# the README's "Tests"), so CI installs the same versions every time.
+$(STAMP): pyproject.toml requirements/dev.lock
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c requirements/dev.lock -e '.[dev]'
 	touch $(STAMP)
+
+# After a change of dependencies in pyproject.toml: pin them again.
+lock: setup
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -q -o requirements/dev.lock
 
 setup: $(STAMP)
 	bash ops/kafka/kafka.sh fetch
@@ -23,6 +30,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # pytest exits 5 when it collected no tests; that is not a failure of the code under test.
 test: lint

@@ -20,7 +20,7 @@ from bench.load import (
     wait_rows,
 )
 from bench.steal import steal_series, stolen_cores
-from tests.harness import Stack, WorkerProcess
+from testbed.services import Stack, WorkerProcess
 
 DUP_RATIOS = (0.0, 0.5, 0.9, 0.99)
 # Shares of the warm maximum the all-hit load is paced at, and each run's name; half is the

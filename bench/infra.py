@@ -19,7 +19,7 @@ import psutil
 
 from bench.steal import stolen_s
 from linguaflow.local.postgres import EmbeddedPostgres
-from tests.harness import Broker, Stack, WorkerProcess, free_port, make_stack, scratch_dir, start_broker
+from testbed.services import Broker, Stack, WorkerProcess, free_port, make_stack, scratch_dir, start_broker
 
 # Benchmark-only settings (configuration, not product changes): the per-user limit would pace
 # misses at 100/min/user, and the product default compaction applies to the cache topic.

@@ -17,10 +17,10 @@ from bench.infra import Settler
 from linguaflow.db import create_pool
 from linguaflow.heap import freeze_heap
 from linguaflow.kafka import Publisher
+from linguaflow.schemas import TranslationResult
 from linguaflow.settings import Settings
 from linguaflow.synthetic import synthetic_requests
-from schemas import TranslationResult
-from tests.harness import WorkerProcess
+from testbed.services import WorkerProcess
 
 
 def run_requests(

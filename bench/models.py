@@ -1,5 +1,5 @@
 """Provider latency models without product changes: the worker talks to a fake of a real API
-(``tests/fakes``) that answers after a fixed delay per call, like DeepL (~150 ms per batch) or an
+(``testbed/fakes``) that answers after a fixed delay per call, like DeepL (~150 ms per batch) or an
 LLM (~1.5 s). One worker per model, 90 % duplicates."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from aiohttp import web
 from bench.e2e import one_run
 from bench.infra import Infra, ProcessSampler
 from bench.load import run_requests
-from tests.fakes.apis import DEEPL, OPENAI, ApiSpec
-from tests.fakes.server import FakeApi
+from testbed.fakes.apis import DEEPL, OPENAI, ApiSpec
+from testbed.fakes.server import FakeApi
 
 DUP_RATIO = 0.9
 

@@ -13,9 +13,9 @@ from bench.infra import Settler
 from bench.load import synthetic_results
 from linguaflow.kafka import Publisher, client_config, ensure_topics
 from linguaflow.settings import Settings
-from sinks.batch import SinkBatch
-from sinks.postgres import PostgresResultSink, sink_pool
-from sinks.rows import REQUEST_COLUMNS, request_row
+from linguaflow.sinks.batch import SinkBatch
+from linguaflow.sinks.postgres import PostgresResultSink, sink_pool
+from linguaflow.sinks.rows import REQUEST_COLUMNS, request_row
 
 
 async def produce_only(settings: Settings, payloads: list[bytes]) -> dict[str, Any]:

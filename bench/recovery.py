@@ -12,8 +12,8 @@ from typing import Any
 
 from bench.infra import Infra, Settler
 from linguaflow.kafka import Publisher, ensure_topics
-from schemas import CacheEntry, encode
-from tests.harness import Stack, WorkerProcess
+from linguaflow.schemas import CacheEntry, encode
+from testbed.services import Stack, WorkerProcess
 
 
 async def fill_cache(infra: Infra, entries: int) -> Any:

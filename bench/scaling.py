@@ -18,7 +18,7 @@ from bench.infra import Infra, cpu_seconds
 from bench.load import publish_requests, rows_inserted, run_requests, wait_rows
 from bench.steal import StealMeter
 from linguaflow.settings import EventLoop
-from tests.harness import WorkerProcess
+from testbed.services import WorkerProcess
 
 DUP_RATIO = DUP_RATIOS[2]  # 90 %
 

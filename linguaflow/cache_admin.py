@@ -13,8 +13,8 @@ from linguaflow.cache_view import load_cache_view
 from linguaflow.errors import ConfigError
 from linguaflow.kafka import Publisher
 from linguaflow.settings import Settings
-from streams.evictions import EVICT_HEADER
-from streams.ttl import EvictionFilter, policy_from, select_evictions
+from linguaflow.streams.evictions import EVICT_HEADER
+from linguaflow.streams.ttl import EvictionFilter, policy_from, select_evictions
 
 
 async def write_tombstones(settings: Settings, keys: Sequence[str], why: str) -> None:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import read_topic
+from linguaflow.schemas import CacheEntry, decode_cache_entry
 from linguaflow.settings import Settings
-from schemas import CacheEntry, decode_cache_entry
 
 
 @dataclass(frozen=True, slots=True)

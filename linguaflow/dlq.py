@@ -19,8 +19,8 @@ import orjson
 
 from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher, read_topic
+from linguaflow.schemas import header_map
 from linguaflow.settings import Settings
-from schemas import header_map
 
 UNREPLAYABLE = frozenset({"invalid_json", "invalid_utf8", "empty"})
 REPLAY_HEADER = "lf-replayed-from"

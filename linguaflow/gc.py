@@ -18,9 +18,9 @@ from linguaflow.cache_admin import write_tombstones
 from linguaflow.cache_view import load_cache_view
 from linguaflow.db import create_pool
 from linguaflow.errors import ConfigError
+from linguaflow.schemas import CacheEntry
 from linguaflow.settings import Settings
-from schemas import CacheEntry
-from sinks.rows import ms_to_datetime
+from linguaflow.sinks.rows import ms_to_datetime
 
 DAY_MS = 86_400_000
 COUNT_OLD = "SELECT count(*) FROM translation_requests WHERE completed_at < $1"

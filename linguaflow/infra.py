@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from linguaflow.db import create_pool, embedded
+from linguaflow.db import create_pool
 from linguaflow.kafka import ensure_topics
 from linguaflow.local.kafka import kafka_script
+from linguaflow.local.postgres import EmbeddedPostgres
 from linguaflow.settings import Settings
-from sinks.migrate import migrate
+from linguaflow.sinks.migrate import migrate
 
 
 async def migrate_db(settings: Settings) -> list[str]:
@@ -24,7 +25,7 @@ def up(settings: Settings, *, start_kafka: bool = True) -> None:
     if start_kafka:
         kafka_script(settings, "start")
     if settings.database_url is None:
-        embedded(settings).start()
+        EmbeddedPostgres(settings.pg_data_dir, settings.pg_port).start()
     applied = asyncio.run(migrate_db(settings))
     created = asyncio.run(ensure_topics(settings))
     print(
@@ -36,5 +37,5 @@ def up(settings: Settings, *, start_kafka: bool = True) -> None:
 def down(settings: Settings) -> None:
     kafka_script(settings, "stop")
     if settings.database_url is None:
-        embedded(settings).stop()
+        EmbeddedPostgres(settings.pg_data_dir, settings.pg_port).stop()
     print("down: broker and embedded postgres stopped")

@@ -9,8 +9,8 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from linguaflow.db import create_pool
 from linguaflow.kafka import end_offsets, read_topic, topic_partitions
+from linguaflow.schemas import CacheEntry, decode_cache_entry
 from linguaflow.settings import Settings
-from schemas import CacheEntry, decode_cache_entry
 
 STATUS_SQL = """
 SELECT

@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -18,12 +18,12 @@ from aiokafka.helpers import create_ssl_context
 
 from linguaflow.errors import ConfigError, InfraError
 from linguaflow.partitioner import default_partitioner
-from linguaflow.settings import Settings
+from linguaflow.settings import ClientSettings, Settings
 
 Headers = list[tuple[str, bytes]]
 
 
-def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+def ssl_context(settings: ClientSettings) -> ssl.SSLContext | None:
     if "SSL" not in settings.kafka_security_protocol:
         return None
     context: ssl.SSLContext = create_ssl_context(
@@ -32,7 +32,7 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return context
 
 
-def client_config(settings: Settings) -> dict[str, Any]:
+def client_config(settings: ClientSettings) -> dict[str, Any]:
     """Connection settings every aiokafka client of ours uses (security included)."""
     config: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
@@ -50,31 +50,17 @@ def client_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
+def consumer_config(settings: ClientSettings) -> dict[str, Any]:
     """What every consumer of ours uses: the connection settings, and ``read_committed``: records
     of aborted transactions (a producer of requests may write in transactions) are never read,
     and a read stops at the last stable offset."""
     return {**client_config(settings), "isolation_level": "read_committed"}
 
 
-def faust_credentials(settings: Settings) -> Any:
-    """The same security settings in the form faust's App(broker_credentials=...) takes."""
-    if settings.kafka_security_protocol.startswith("SASL"):
-        config = client_config(settings)
-        return faust.SASLCredentials(
-            username=config["sasl_plain_username"],
-            password=config["sasl_plain_password"],
-            mechanism=settings.kafka_sasl_mechanism,
-            ssl_context=config.get("ssl_context"),
-        )
-    context = ssl_context(settings)
-    return faust.SSLCredentials(context) if context is not None else None
-
-
 class Publisher:
     """One idempotent producer per process. ``send`` returns the delivery future."""
 
-    def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
+    def __init__(self, settings: ClientSettings, *, linger_ms: int = 5) -> None:
         self._config = {
             **client_config(settings),
             "acks": "all",
@@ -135,7 +121,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
     ]
 
 
-async def _admin(settings: Settings, timeout_s: float = 60) -> AIOKafkaAdminClient:
+async def _admin(settings: ClientSettings, timeout_s: float = 60) -> AIOKafkaAdminClient:
     admin = AIOKafkaAdminClient(**client_config(settings), request_timeout_ms=15_000)
     try:
         await asyncio.wait_for(admin.start(), timeout_s)
@@ -172,7 +158,7 @@ async def ensure_topics(settings: Settings) -> list[str]:
         await admin.close()
 
 
-async def topic_partitions(settings: Settings, topics: list[str]) -> dict[str, list[TopicPartition]]:
+async def topic_partitions(settings: ClientSettings, topics: list[str]) -> dict[str, list[TopicPartition]]:
     """Partitions per existing topic (a missing topic maps to an empty list)."""
     admin = await _admin(settings)
     try:
@@ -259,3 +245,24 @@ async def read_topic(
         async for records in reader.read(await reader.bounds(tps)):
             for record in records:
                 yield record
+
+
+async def existing_partitions(
+    settings: ClientSettings, topics: list[str], *, wait_s: float = 5.0
+) -> list[TopicPartition]:
+    """Every partition of ``topics``; a missing topic is an error that says what to run.
+
+    A topic created a moment ago (``linguaflow up`` just ran) may not be in the broker's metadata
+    yet, so a missing one is looked up again for ``wait_s`` before giving up."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = await topic_partitions(settings, topics)
+        missing = [t for t in topics if not found.get(t)]
+        if not missing:
+            return [tp for topic in topics for tp in found[topic]]
+        if time.monotonic() >= deadline:
+            raise InfraError(
+                f"topic(s) {', '.join(missing)} do not exist on {settings.kafka_bootstrap}: "
+                "run `linguaflow up` or start a worker (both create the topics)"
+            )
+        await asyncio.sleep(0.25)

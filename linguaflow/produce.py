@@ -14,9 +14,9 @@ from tqdm import tqdm
 
 from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher
+from linguaflow.schemas import encode_request
+from linguaflow.schemas.request import request_from_dict
 from linguaflow.settings import Settings
-from schemas import encode_request
-from schemas.request import request_from_dict
 
 
 @dataclass

@@ -41,7 +41,9 @@ class TokenPrice(BaseModel):
 DEFAULT_TOKEN_PRICES = {"openai": TokenPrice(input=0.15, output=0.60)}
 
 
-class Settings(BaseSettings):
+class ClientSettings(BaseSettings):
+    """What a producer's client needs: where the brokers are, how to reach them, which topics."""
+
     model_config = SettingsConfigDict(env_prefix="LINGUAFLOW_", frozen=True, extra="ignore")
 
     # --- Kafka -----------------------------------------------------------------------------------
@@ -52,19 +54,28 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
-    app_id: str = "linguaflow"
+    # How long one produce request may go unanswered (then it is retried on a new connection).
+    # A worker rides out a longer broker outage: its undelivered output is sent when the broker
+    # returns.
+    kafka_request_timeout_ms: int = Field(default=30_000, ge=1_000)
     requests_topic: str = "translation.requests"
-    keyed_topic: str = "translation.requests.keyed"
     results_topic: str = "translation.results"
     dlq_topic: str = "translation.dlq"
+    # A longer text is refused by the client (and dead-lettered by a worker).
+    max_text_chars: int = Field(default=50_000, ge=1)
+
+
+class Settings(ClientSettings):
+    """Everything a worker, a sink process and the CLI's tools read (the client's settings too)."""
+
+    # --- Kafka -----------------------------------------------------------------------------------
+    app_id: str = "linguaflow"
+    keyed_topic: str = "translation.requests.keyed"
     cache_topic: str = "translation.cache"
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
-    # How long one produce request may go unanswered (then it is retried on a new connection),
-    # and how long the group waits for a worker's heartbeat before it gives its partitions away.
-    # A broker outage longer than either is ridden out: undelivered output is sent again when the
-    # broker returns, and a worker that lost its group joins again.
-    kafka_request_timeout_ms: int = Field(default=30_000, ge=1_000)
+    # How long the group waits for a worker's heartbeat before it gives its partitions away; a
+    # worker that lost its group after a longer broker outage joins again.
     kafka_session_timeout_ms: int = Field(default=45_000, ge=6_000)
     # Extra topic configs for the compacted cache topic (e.g. fast compaction in tests).
     cache_topic_config: dict[str, str] = Field(default_factory=dict)
@@ -74,7 +85,9 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "LINGUAFLOW_DATABASE_URL")
     )
-    local_dir: Path = REPO_ROOT / ".local"
+    # Data of the local broker, the embedded Postgres, faust and the disk cache: `.local` in the
+    # working directory (never inside the installed package).
+    local_dir: Path = Field(default_factory=lambda: Path.cwd() / ".local")
     pg_port: int = 54329
 
     # --- Processing ------------------------------------------------------------------------------
@@ -82,7 +95,6 @@ class Settings(BaseSettings):
     provider: str = "pseudo"
     # Chains per language pair, JSON: {"en:ja": "openai>google", "*:zh": "google", "de:*": "deepl"}.
     provider_routes: dict[str, str] = Field(default_factory=dict)
-    max_text_chars: int = Field(default=50_000, ge=1)
     provider_batch_max: int = Field(default=50, ge=1)
     provider_linger_ms: int = Field(default=20, ge=0)
     provider_max_inflight_batches: int = Field(default=8, ge=1)

@@ -18,16 +18,16 @@ from typing import Any
 from aiohttp import web
 
 from linguaflow import event_loop
+from linguaflow.clock import wall_ms
 from linguaflow.health import Observed, RecentAnswer, StallWatch, not_ready_reasons
 from linguaflow.kafka import Publisher, ensure_topics
 from linguaflow.lag import LagSource, report_lag
 from linguaflow.liveness import Liveness, health_answer
 from linguaflow.logs import logging_config
 from linguaflow.settings import Settings
+from linguaflow.sinks.postgres import PostgresResultSink, sink_pool
+from linguaflow.sinks.runner import ResultSinkRunner
 from linguaflow.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry, telemetry_for
-from sinks.postgres import PostgresResultSink, sink_pool
-from sinks.runner import ResultSinkRunner
-from streams.app import wall_ms
 
 log = logging.getLogger("linguaflow.sink")
 DATABASE_CHECK_TTL_MS = 1000  # /ready and /stats ask Postgres at most once a second

@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from linguaflow import event_loop
+from linguaflow.clock import wall_ms
 from linguaflow.health import Observed, StallWatch, not_ready_reasons, read_progress
 from linguaflow.heap import heap_stats, settle_worker_heap
 from linguaflow.kafka import ensure_topics
@@ -20,11 +21,11 @@ from linguaflow.liveness import health_answer
 from linguaflow.logs import logging_config
 from linguaflow.settings import Settings
 from linguaflow.sink_service import SinkService
+from linguaflow.streams.app import StreamsRuntime
+from linguaflow.streams.cache_store import DiskCacheStore
+from linguaflow.streams.providers.resilient import build_resilient
+from linguaflow.streams.upstream import read_offset
 from linguaflow.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry, telemetry_for
-from streams.app import StreamsRuntime, wall_ms
-from streams.cache_store import DiskCacheStore
-from streams.providers.resilient import build_resilient
-from streams.upstream import read_offset
 
 log = logging.getLogger("linguaflow.worker")
 

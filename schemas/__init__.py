@@ -1,15 +1,15 @@
 """Frozen, versioned event schemas and their codecs. Pure: no I/O in this package."""
 
-from schemas.cache_key import cache_key
-from schemas.dlq import DeadLetter, header_map
-from schemas.request import (
+from linguaflow.schemas.cache_key import cache_key
+from linguaflow.schemas.dlq import DeadLetter, header_map
+from linguaflow.schemas.request import (
     TranslationRequest,
     decode_request,
     decode_validated_request,
     encode_request,
     normalise_text,
 )
-from schemas.result import (
+from linguaflow.schemas.result import (
     OUTCOMES,
     CacheEntry,
     TranslationResult,

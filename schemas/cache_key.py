@@ -12,7 +12,7 @@ import hashlib
 
 import orjson
 
-from schemas.request import TranslationRequest
+from linguaflow.schemas.request import TranslationRequest
 
 KEY_SCHEME = 1
 

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from linguaflow.errors import InvalidRequest
-from schemas import _fields as f
-from schemas._frozen import fast_init
+from linguaflow.schemas import _fields as f
+from linguaflow.schemas._frozen import fast_init
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = (1,)

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from linguaflow.errors import InvalidRequest
-from schemas._frozen import fast_init, filled
+from linguaflow.schemas._frozen import fast_init, filled
 
 RESULT_SCHEMA_VERSION = 1
 CACHE_SCHEMA_VERSION = 1

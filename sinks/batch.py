@@ -4,7 +4,7 @@ next offset to commit per partition. Time is passed in."""
 
 from __future__ import annotations
 
-from schemas import TranslationResult
+from linguaflow.schemas import TranslationResult
 
 TopicPartitionKey = tuple[str, int]
 

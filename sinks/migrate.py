@@ -27,7 +27,7 @@ class Migration:
 
 def bundled_migrations() -> list[Migration]:
     found = []
-    for item in resources.files("sinks").joinpath("migrations").iterdir():
+    for item in resources.files("linguaflow.sinks").joinpath("migrations").iterdir():
         if item.name.endswith(".sql"):
             number, _, rest = item.name.partition("_")
             found.append(Migration(int(number), rest.removesuffix(".sql"), item.read_text("utf-8")))

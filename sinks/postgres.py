@@ -14,10 +14,10 @@ import asyncpg
 
 from linguaflow.db import create_pool
 from linguaflow.errors import SinkWriteError
+from linguaflow.schemas import TranslationResult
 from linguaflow.settings import Settings
-from schemas import TranslationResult
-from sinks.batch import SinkBatch
-from sinks.rows import (
+from linguaflow.sinks.batch import SinkBatch
+from linguaflow.sinks.rows import (
     REQUEST_COLUMNS,
     TRANSLATION_COLUMNS,
     as_columns,

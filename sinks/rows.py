@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from schemas import TranslationResult
+from linguaflow.schemas import TranslationResult
 
 TRANSLATION_COLUMNS = (
     "cache_key",

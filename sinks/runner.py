@@ -15,12 +15,12 @@ from aiokafka.errors import CommitFailedError
 from linguaflow.errors import InvalidRequest, LinguaflowError, SinkWriteError
 from linguaflow.health import read_progress
 from linguaflow.kafka import Publisher, consumer_config
+from linguaflow.retry import backoff_ms
+from linguaflow.schemas import DeadLetter, decode_result, encode
 from linguaflow.settings import Settings
+from linguaflow.sinks.batch import SinkBatch
+from linguaflow.sinks.postgres import PostgresResultSink, WriteOutcome
 from linguaflow.telemetry import Telemetry
-from schemas import DeadLetter, decode_result, encode
-from sinks.batch import SinkBatch
-from sinks.postgres import PostgresResultSink, WriteOutcome
-from streams.retry import backoff_ms
 
 log = logging.getLogger("linguaflow.sink")
 

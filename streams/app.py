@@ -15,23 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, cast
 
+from linguaflow.clock import wall_ms
 from linguaflow.errors import InvalidRequest
-from linguaflow.kafka import Publisher, faust_credentials
+from linguaflow.kafka import Publisher
 from linguaflow.liveness import Liveness
+from linguaflow.schemas import DeadLetter, decode_validated_request, encode_request
 from linguaflow.settings import Settings
-from linguaflow.telemetry import Telemetry
-from schemas import DeadLetter, decode_validated_request, encode_request
-from streams.batch_send import BatchSender
-from streams.cache_store import DiskCacheStore, cache_table
-from streams.dedup import DedupEngine, EngineConfig
-from streams.evictions import EvictionFollower
-from streams.faust_app import LinguaflowApp
-from streams.input_offsets import InputOffsets
-from streams.keying import (
+from linguaflow.streams.batch_send import BatchSender
+from linguaflow.streams.cache_store import DiskCacheStore, cache_table
+from linguaflow.streams.dedup import DedupEngine, EngineConfig
+from linguaflow.streams.evictions import EvictionFollower
+from linguaflow.streams.faust_app import LinguaflowApp, faust_credentials
+from linguaflow.streams.input_offsets import InputOffsets
+from linguaflow.streams.keying import (
     ORIGIN_HEADER,
     TRACE_HEADER,
     KeyedRequest,
@@ -40,16 +39,13 @@ from streams.keying import (
     key_request,
     parse_traceparent,
 )
-from streams.outbox import KafkaOutbox
-from streams.providers.resilient import ResilientProvider
-from streams.ttl import policy_from
-from streams.upstream import crash, never_expire_batches
+from linguaflow.streams.outbox import KafkaOutbox
+from linguaflow.streams.providers.resilient import ResilientProvider
+from linguaflow.streams.ttl import policy_from
+from linguaflow.streams.upstream import crash, never_expire_batches
+from linguaflow.telemetry import Telemetry
 
 log = logging.getLogger("linguaflow.streams")
-
-
-def wall_ms() -> float:
-    return time.time() * 1000
 
 
 class _CacheView(MutableMapping[str, bytes]):

@@ -30,7 +30,7 @@ from aiokafka.errors import KafkaTimeoutError
 
 from linguaflow.kafka import Headers, Publisher
 from linguaflow.partitioner import default_partitioner
-from streams.upstream import partition_with_producer
+from linguaflow.streams.upstream import partition_with_producer
 
 log = logging.getLogger("linguaflow.batch_send")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from streams.providers.base import ProviderLimits, TranslationJob
+from linguaflow.streams.providers.base import ProviderLimits, TranslationJob
 
 GroupKey = tuple[str, str, str, str, str, str, str]
 

@@ -26,7 +26,7 @@ import orjson
 from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteBufferManager, WriteOptions
 
 if TYPE_CHECKING:
-    from streams.cache_store import Record
+    from linguaflow.streams.cache_store import Record
 
 CHECKPOINT = "checkpoint.json"
 KAFKA_DELETE_RETENTION_MS = 86_400_000  # the broker's default delete.retention.ms

@@ -30,8 +30,8 @@ from faust.stores.memory import Store as MemoryStore
 
 from linguaflow.kafka import PartitionReader
 from linguaflow.settings import Settings
-from streams.batch_send import BatchSender
-from streams.cache_disk import DiskEntries, checkpoint_offsets, retention_s, usable_offsets
+from linguaflow.streams.batch_send import BatchSender
+from linguaflow.streams.cache_disk import DiskEntries, checkpoint_offsets, retention_s, usable_offsets
 
 log = logging.getLogger("linguaflow.streams")
 

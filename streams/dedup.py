@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from linguaflow.errors import InvalidRequest, LinguaflowError, ProviderError
-from linguaflow.telemetry import Telemetry
-from schemas import (
+from linguaflow.schemas import (
     OUTCOMES,
     CacheEntry,
     DeadLetter,
@@ -27,13 +26,20 @@ from schemas import (
     encode,
     encode_request,
 )
-from streams.batching import BatchAccumulator
-from streams.keying import KeyedRequest, dead_letter
-from streams.outcomes import new_entry, result_for
-from streams.providers.base import PartialTranslation, Provider, Translated, TranslationJob, check_answers
-from streams.ratelimit import KeyedLimiter
-from streams.singleflight import InFlight
-from streams.ttl import TtlPolicy, is_expired
+from linguaflow.streams.batching import BatchAccumulator
+from linguaflow.streams.keying import KeyedRequest, dead_letter
+from linguaflow.streams.outcomes import new_entry, result_for
+from linguaflow.streams.providers.base import (
+    PartialTranslation,
+    Provider,
+    Translated,
+    TranslationJob,
+    check_answers,
+)
+from linguaflow.streams.ratelimit import KeyedLimiter
+from linguaflow.streams.singleflight import InFlight
+from linguaflow.streams.ttl import TtlPolicy, is_expired
+from linguaflow.telemetry import Telemetry
 
 Clock = Callable[[], float]  # epoch milliseconds
 

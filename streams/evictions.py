@@ -16,8 +16,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer
 
-from linguaflow.client.listener import existing_partitions
-from linguaflow.kafka import consumer_config, stop_background
+from linguaflow.kafka import consumer_config, existing_partitions, stop_background
 from linguaflow.settings import Settings
 from linguaflow.telemetry import Telemetry
 

@@ -9,10 +9,26 @@ from typing import Any
 
 import faust
 
-from streams.offsets import Hole, OffsetTracker
-from streams.upstream import AgentConsumer, BatchHandler, HoleHandler
+from linguaflow.kafka import client_config, ssl_context
+from linguaflow.settings import Settings
+from linguaflow.streams.offsets import Hole, OffsetTracker
+from linguaflow.streams.upstream import AgentConsumer, BatchHandler, HoleHandler
 
 Hook = Callable[[], Awaitable[None]]
+
+
+def faust_credentials(settings: Settings) -> Any:
+    """The same security settings in the form faust's App(broker_credentials=...) takes."""
+    if settings.kafka_security_protocol.startswith("SASL"):
+        config = client_config(settings)
+        return faust.SASLCredentials(
+            username=config["sasl_plain_username"],
+            password=config["sasl_plain_password"],
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=config.get("ssl_context"),
+        )
+    context = ssl_context(settings)
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 class LinguaflowApp(AgentConsumer, faust.App):

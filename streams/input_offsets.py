@@ -9,9 +9,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from linguaflow.streams.faust_app import LinguaflowApp
+from linguaflow.streams.offsets import Hole
 from linguaflow.telemetry import Telemetry
-from streams.faust_app import LinguaflowApp
-from streams.offsets import Hole
 
 log = logging.getLogger("linguaflow.streams")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import orjson
 
 from linguaflow.errors import InvalidRequest, LinguaflowError
-from schemas import DeadLetter, TranslationRequest, cache_key, decode_request
+from linguaflow.schemas import DeadLetter, TranslationRequest, cache_key, decode_request
 
 ORIGIN_HEADER = "lf-origin"
 TRACE_HEADER = "traceparent"

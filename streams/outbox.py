@@ -10,11 +10,11 @@ import asyncio
 from typing import Any
 
 from linguaflow.kafka import Publisher
+from linguaflow.schemas import OUTCOMES, DeadLetter, TranslationResult, encode
 from linguaflow.settings import Settings
+from linguaflow.streams.batch_send import Ack, BatchSender
+from linguaflow.streams.keying import TRACE_HEADER
 from linguaflow.telemetry import Add, Telemetry
-from schemas import OUTCOMES, DeadLetter, TranslationResult, encode
-from streams.batch_send import Ack, BatchSender
-from streams.keying import TRACE_HEADER
 
 
 class KafkaOutbox:

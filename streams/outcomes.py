@@ -3,8 +3,8 @@ waiting request -> the TranslationResult that request gets."""
 
 from __future__ import annotations
 
-from schemas import CacheEntry, TranslationRequest, TranslationResult
-from streams.providers.base import Translated
+from linguaflow.schemas import CacheEntry, TranslationRequest, TranslationResult
+from linguaflow.streams.providers.base import Translated
 
 
 def new_entry(

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from linguaflow.schemas import CacheEntry
 from linguaflow.settings import Settings
-from schemas import CacheEntry
 
 
 @dataclass(frozen=True, slots=True)

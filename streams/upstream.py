@@ -46,7 +46,7 @@ from typing import Any
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.types import TP
 
-from streams.offsets import Hole, OffsetTracker
+from linguaflow.streams.offsets import Hole, OffsetTracker
 
 UPSTREAM_VERSIONS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0", "mode-streaming": "0.7.1"}
 FETCH_MAX_WAIT_MS = 100

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from linguaflow.local.postgres import EmbeddedPostgres
-from tests.harness import Broker, Stack, free_port, make_stack, scratch_dir, start_broker
+from testbed.services import Broker, Stack, free_port, make_stack, scratch_dir, start_broker
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from schemas import CacheEntry, TranslationResult
+from linguaflow.schemas import CacheEntry, TranslationResult
 
 T0 = 1_700_000_000_000
 ENTRY = CacheEntry(

@@ -9,8 +9,10 @@ from linguaflow.client.build import RequestFields, idempotent_request_id, new_re
 from linguaflow.client.replies import Translation
 from linguaflow.client.sync import SyncTranslationClient
 from linguaflow.errors import DeadLettered, InvalidRequest, TranslationTimeout
+from linguaflow.settings import ClientSettings
 
 __all__ = [
+    "ClientSettings",
     "DeadLettered",
     "InvalidRequest",
     "RequestFields",

@@ -15,12 +15,12 @@ from types import TracebackType
 from typing import Any, Self, Unpack
 
 from linguaflow.client.build import ENTROPY_BYTES, RequestFields, build_request, request_fields
-from linguaflow.client.listener import ReplyListener, existing_partitions
+from linguaflow.client.listener import ReplyListener
 from linguaflow.client.replies import PendingReplies, Translation
 from linguaflow.errors import InfraError, LinguaflowError, TranslationTimeout
-from linguaflow.kafka import Publisher
-from linguaflow.settings import Settings
-from schemas import TranslationRequest, encode_request
+from linguaflow.kafka import Publisher, existing_partitions
+from linguaflow.schemas import TranslationRequest, encode_request
+from linguaflow.settings import ClientSettings
 
 RequestLike = Mapping[str, Any] | TranslationRequest
 
@@ -28,13 +28,15 @@ RequestLike = Mapping[str, Any] | TranslationRequest
 class TranslationClient:
     def __init__(
         self,
-        settings: Settings,
+        settings: ClientSettings | None = None,
         *,
         default_timeout_s: float = 30.0,
         linger_ms: int = 5,
         clock: Callable[[], float] = time.time,
         entropy: Callable[[int], bytes] = os.urandom,
     ) -> None:
+        """``settings``: the client's (``LINGUAFLOW_*`` environment variables when not given)."""
+        settings = settings or ClientSettings()
         self.settings = settings
         self.default_timeout_s = default_timeout_s
         self._clock = clock

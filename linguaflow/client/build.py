@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from schemas.request import TranslationRequest, request_from_dict
+from linguaflow.schemas.request import TranslationRequest, request_from_dict
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ENTROPY_BYTES = 10

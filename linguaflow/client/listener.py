@@ -9,41 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from linguaflow.client.replies import PendingReplies, match_reply
 from linguaflow.errors import InfraError
-from linguaflow.kafka import consumer_config, stop_background, topic_partitions
-from linguaflow.settings import Settings
+from linguaflow.kafka import consumer_config, existing_partitions, stop_background
+from linguaflow.settings import ClientSettings
 
 log = logging.getLogger(__name__)
 
 
-async def existing_partitions(
-    settings: Settings, topics: list[str], *, wait_s: float = 5.0
-) -> list[TopicPartition]:
-    """Every partition of ``topics``; a missing topic is an error that says what to run.
-
-    A topic created a moment ago (``linguaflow up`` just ran) may not be in the broker's metadata
-    yet, so a missing one is looked up again for ``wait_s`` before giving up."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        found = await topic_partitions(settings, topics)
-        missing = [t for t in topics if not found.get(t)]
-        if not missing:
-            return [tp for topic in topics for tp in found[topic]]
-        if time.monotonic() >= deadline:
-            raise InfraError(
-                f"topic(s) {', '.join(missing)} do not exist on {settings.kafka_bootstrap}: "
-                "run `linguaflow up` or start a worker (both create the topics)"
-            )
-        await asyncio.sleep(0.25)
-
-
 class ReplyListener:
-    def __init__(self, settings: Settings, pending: PendingReplies) -> None:
+    def __init__(self, settings: ClientSettings, pending: PendingReplies) -> None:
         self._settings = settings
         self._pending = pending
         self._consumer: AIOKafkaConsumer | None = None

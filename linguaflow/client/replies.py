@@ -12,7 +12,7 @@ from collections.abc import Container
 from dataclasses import dataclass
 
 from linguaflow.errors import DeadLettered, InvalidRequest
-from schemas import TranslationResult, decode_result, header_map
+from linguaflow.schemas import TranslationResult, decode_result, header_map
 
 Headers = list[tuple[str, bytes]]
 

@@ -15,7 +15,7 @@ from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
 from linguaflow.client.aio import TranslationClient
 from linguaflow.errors import InfraError
-from linguaflow.settings import Settings
+from linguaflow.settings import ClientSettings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,9 +35,11 @@ def _blocking(
 
 
 class SyncTranslationClient:
-    def __init__(self, settings: Settings, *, default_timeout_s: float = 30.0, linger_ms: int = 5) -> None:
+    def __init__(
+        self, settings: ClientSettings | None = None, *, default_timeout_s: float = 30.0, linger_ms: int = 5
+    ) -> None:
         """The arguments mean what they mean for ``TranslationClient``; nothing starts yet."""
-        self._settings = settings
+        self._settings = settings or ClientSettings()
         self._default_timeout_s = default_timeout_s
         self._linger_ms = linger_ms
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -1,4 +1,7 @@
-"""The local Kafka broker: a thin wrapper over ops/kafka/kafka.sh (Maven-fetched jars, KRaft)."""
+"""The local Kafka broker: a thin wrapper over ops/kafka/kafka.sh (Maven-fetched jars, KRaft).
+
+The script is part of a checkout, not of the installed package: an installed copy points
+LINGUAFLOW_KAFKA_BOOTSTRAP at a broker it already has (see README, "Installing")."""
 
 from __future__ import annotations
 
@@ -12,6 +15,12 @@ SCRIPT = REPO_ROOT / "ops" / "kafka" / "kafka.sh"
 
 
 def kafka_script(settings: Settings, *args: str, check: bool = True) -> int:
+    if not SCRIPT.exists():
+        raise InfraError(
+            "the local broker launcher (ops/kafka/kafka.sh) comes with a linguaflow checkout, not with"
+            " the installed package: run `linguaflow up` from a checkout, or point"
+            " LINGUAFLOW_KAFKA_BOOTSTRAP at a broker you run and create the topics with a worker"
+        )
     env = {**os.environ, "LINGUAFLOW_KAFKA_DATA": str(settings.local_dir / "kafka")}
     port = settings.kafka_bootstrap.split(",")[0].rsplit(":", 1)[-1]
     env.setdefault("LINGUAFLOW_KAFKA_PORT", port)

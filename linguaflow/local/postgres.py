@@ -12,6 +12,7 @@ import time
 import warnings
 from pathlib import Path
 
+from linguaflow.db import embedded_url
 from linguaflow.errors import InfraError
 
 with warnings.catch_warnings():
@@ -40,7 +41,7 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return embedded_url(self.port)
 
     def _run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from linguaflow.errors import ConfigError
-from streams.ratelimit import TokenBucket
+from linguaflow.streams.ratelimit import TokenBucket
 
 
 def parse_when(text: str) -> int:

@@ -8,10 +8,10 @@ from typing import Any
 
 from linguaflow.errors import InvalidRequest
 from linguaflow.replay.reader import Record
+from linguaflow.schemas import decode_result
 from linguaflow.settings import Settings
-from schemas import decode_result
-from sinks.batch import SinkBatch
-from sinks.postgres import PostgresResultSink, sink_pool
+from linguaflow.sinks.batch import SinkBatch
+from linguaflow.sinks.postgres import PostgresResultSink, sink_pool
 
 PRESENT_SQL = "SELECT count(*) FROM translation_requests WHERE request_id = ANY($1::text[])"
 

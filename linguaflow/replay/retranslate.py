@@ -18,10 +18,10 @@ from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher
 from linguaflow.replay.plan import ReplayItem, estimate
 from linguaflow.replay.reader import Record
+from linguaflow.schemas import cache_key, decode_request, encode_request
 from linguaflow.settings import Settings
+from linguaflow.streams.providers.resilient import ResilientProvider, build_resilient
 from linguaflow.telemetry import Telemetry
-from schemas import cache_key, decode_request, encode_request
-from streams.providers.resilient import ResilientProvider, build_resilient
 
 
 class Retranslate:

@@ -21,8 +21,8 @@ from linguaflow.cache_view import load_cache_view
 from linguaflow.db import create_pool
 from linguaflow.kafka import Publisher
 from linguaflow.replay.plan import Pacer
+from linguaflow.schemas import CacheEntry, encode
 from linguaflow.settings import Settings
-from schemas import CacheEntry, encode
 
 PAGE = 500
 # The cost of an entry is on the request row of the miss that paid for it (see sinks/migrations).

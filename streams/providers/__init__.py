@@ -1,13 +1,13 @@
 """Translation providers: one protocol, a registry, one module per provider."""
 
 # Each provider module registers itself on import.
-from streams.providers import deepl as _deepl  # noqa: F401
-from streams.providers import google as _google  # noqa: F401
-from streams.providers import google_v3 as _google_v3  # noqa: F401
-from streams.providers import libre as _libre  # noqa: F401
-from streams.providers import openai_chat as _openai_chat  # noqa: F401
-from streams.providers import pseudo as _pseudo  # noqa: F401
-from streams.providers.base import (
+from linguaflow.streams.providers import deepl as _deepl  # noqa: F401
+from linguaflow.streams.providers import google as _google  # noqa: F401
+from linguaflow.streams.providers import google_v3 as _google_v3  # noqa: F401
+from linguaflow.streams.providers import libre as _libre  # noqa: F401
+from linguaflow.streams.providers import openai_chat as _openai_chat  # noqa: F401
+from linguaflow.streams.providers import pseudo as _pseudo  # noqa: F401
+from linguaflow.streams.providers.base import (
     Provider,
     ProviderLimits,
     Translated,

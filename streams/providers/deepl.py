@@ -14,8 +14,8 @@ from typing import Any
 
 from linguaflow.errors import ConfigError, ProviderError
 from linguaflow.settings import Settings
-from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
-from streams.providers.http import HttpClient, bad_response, strings
+from linguaflow.streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
+from linguaflow.streams.providers.http import HttpClient, bad_response, strings
 
 FREE_URL = "https://api-free.deepl.com"
 PRO_URL = "https://api.deepl.com"

@@ -14,8 +14,8 @@ from typing import Any
 
 from linguaflow.errors import ConfigError, ProviderError
 from linguaflow.settings import Settings
-from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
-from streams.providers.http import HttpClient, item_strings
+from linguaflow.streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
+from linguaflow.streams.providers.http import HttpClient, item_strings
 
 PATH = "/language/translate/v2"
 

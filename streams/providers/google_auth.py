@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from linguaflow.errors import ConfigError, ProviderError
-from streams.providers.http import HttpClient, bad_response
+from linguaflow.streams.providers.http import HttpClient, bad_response
 
 SCOPE = "https://www.googleapis.com/auth/cloud-translation"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"

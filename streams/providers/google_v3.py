@@ -22,15 +22,15 @@ from typing import Any
 
 from linguaflow.errors import ConfigError, ProviderError
 from linguaflow.settings import Settings
-from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
-from streams.providers.google import forbidden
-from streams.providers.google_auth import (
+from linguaflow.streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
+from linguaflow.streams.providers.google import forbidden
+from linguaflow.streams.providers.google_auth import (
     ServiceAccountTokens,
     StaticToken,
     TokenSource,
     load_service_account,
 )
-from streams.providers.http import HttpClient, item_strings
+from linguaflow.streams.providers.http import HttpClient, item_strings
 
 PATH = "/v3/projects/{project}/locations/{location}:translateText"
 

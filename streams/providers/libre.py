@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from linguaflow.settings import Settings
-from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
-from streams.providers.http import HttpClient, bad_response, strings
+from linguaflow.streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
+from linguaflow.streams.providers.http import HttpClient, bad_response, strings
 
 
 def request_body(batch: Sequence[TranslationJob], api_key: str | None) -> dict[str, Any]:

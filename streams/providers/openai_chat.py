@@ -22,8 +22,15 @@ import orjson
 
 from linguaflow.errors import ConfigError
 from linguaflow.settings import Settings, TokenPrice
-from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, apportion, register
-from streams.providers.http import HttpClient, bad_response, strings
+from linguaflow.streams.providers.base import (
+    ProviderLimits,
+    Translated,
+    TranslationJob,
+    answer,
+    apportion,
+    register,
+)
+from linguaflow.streams.providers.http import HttpClient, bad_response, strings
 
 PROMPT_VERSION = 1
 SYSTEM_PROMPT = (

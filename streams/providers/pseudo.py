@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 
 from linguaflow.settings import Settings
-from streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
+from linguaflow.streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
 
 _PROTECTED = re.compile(r"\{\{[^{}]*\}\}|\{[^{}]*\}|%(?:\([^)]*\))?[sdif]|<[^<>]+>|&[A-Za-z#0-9]+;")
 _ACCENTS = str.maketrans(

@@ -17,11 +17,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from linguaflow.errors import ConfigError, InvalidRequest, LinguaflowError, ProviderError
+from linguaflow.retry import backoff_ms
 from linguaflow.settings import Settings
-from linguaflow.telemetry import Telemetry
-from streams.breaker import Breaker, BreakerConfig, BreakerState
-from streams.placeholders import Masked, PlaceholderMismatch, mask, unmask
-from streams.providers.base import (
+from linguaflow.streams.breaker import Breaker, BreakerConfig, BreakerState
+from linguaflow.streams.placeholders import Masked, PlaceholderMismatch, mask, unmask
+from linguaflow.streams.providers.base import (
     PartialTranslation,
     Provider,
     ProviderLimits,
@@ -30,8 +30,8 @@ from streams.providers.base import (
     check_answers,
     create_provider,
 )
-from streams.ratelimit import TokenBucket
-from streams.retry import backoff_ms
+from linguaflow.streams.ratelimit import TokenBucket
+from linguaflow.telemetry import Telemetry
 
 Clock = Callable[[], float]  # epoch ms
 Sleep = Callable[[float], Awaitable[None]]

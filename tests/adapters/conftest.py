@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from linguaflow.settings import Settings
-from streams.providers import Provider, TranslationJob, create_provider
-from tests.fakes.apis import DEEPL, GOOGLE, GOOGLE_V3, GOOGLE_V3_PROJECT, LIBRE, OPENAI, ApiSpec
-from tests.fakes.server import FakeApi
+from linguaflow.streams.providers import Provider, TranslationJob, create_provider
+from testbed.fakes.apis import DEEPL, GOOGLE, GOOGLE_V3, GOOGLE_V3_PROJECT, LIBRE, OPENAI, ApiSpec
+from testbed.fakes.server import FakeApi
 
 SECRET = "sk-test-SECRET-7f3a:fx"
 SPECS = {"deepl": DEEPL, "google": GOOGLE, "google_v3": GOOGLE_V3, "libre": LIBRE, "openai": OPENAI}

@@ -6,11 +6,11 @@ import pytest
 
 from linguaflow.errors import ConfigError, ProviderError
 from linguaflow.settings import Settings
-from streams.providers import create_provider
-from streams.providers.deepl import FREE_URL, PRO_URL, DeepLProvider, deepl_target
+from linguaflow.streams.providers import create_provider
+from linguaflow.streams.providers.deepl import FREE_URL, PRO_URL, DeepLProvider, deepl_target
+from testbed.fakes.apis import DEEPL
+from testbed.fakes.server import status
 from tests.adapters.conftest import SECRET, jobs, make, running
-from tests.fakes.apis import DEEPL
-from tests.fakes.server import status
 
 
 async def test_the_request_is_deepls_v2_format() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from linguaflow.errors import ProviderError
-from streams.providers.base import TranslationJob
-from streams.providers.google import forbidden
+from linguaflow.streams.providers.base import TranslationJob
+from linguaflow.streams.providers.google import forbidden
+from testbed.fakes.apis import GOOGLE
+from testbed.fakes.server import status
 from tests.adapters.conftest import SECRET, jobs, make, running
-from tests.fakes.apis import GOOGLE
-from tests.fakes.server import status
 
 
 async def test_the_request_is_googles_v2_format_with_the_key_in_a_header() -> None:

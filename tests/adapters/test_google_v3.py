@@ -17,14 +17,18 @@ import pytest
 
 from linguaflow.errors import ConfigError, ProviderError
 from linguaflow.settings import Settings
-from streams.batching import split_to_limits
-from streams.providers import TranslationJob, create_provider
-from streams.providers.google_auth import REFRESH_MARGIN_S, ServiceAccountTokens, load_service_account
-from streams.providers.google_v3 import GoogleV3Provider
+from linguaflow.streams.batching import split_to_limits
+from linguaflow.streams.providers import TranslationJob, create_provider
+from linguaflow.streams.providers.google_auth import (
+    REFRESH_MARGIN_S,
+    ServiceAccountTokens,
+    load_service_account,
+)
+from linguaflow.streams.providers.google_v3 import GoogleV3Provider
+from testbed.fakes.apis import GOOGLE_V3
+from testbed.fakes.oauth import CLIENT_EMAIL, SCOPE, FakeOAuth, make_service_account
+from testbed.fakes.server import GARBAGE, HANG, UNAUTHENTICATED, WRONG_COUNT, FakeApi, Reply, status
 from tests.adapters.conftest import SECRET, jobs
-from tests.fakes.apis import GOOGLE_V3
-from tests.fakes.oauth import CLIENT_EMAIL, SCOPE, FakeOAuth, make_service_account
-from tests.fakes.server import GARBAGE, HANG, UNAUTHENTICATED, WRONG_COUNT, FakeApi, Reply, status
 
 
 class Clock:

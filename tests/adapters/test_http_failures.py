@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 
 from linguaflow.errors import ProviderError
+from linguaflow.streams.breaker import BreakerConfig
+from linguaflow.streams.providers.pseudo import PseudoProvider
+from linguaflow.streams.providers.resilient import ResilienceConfig, ResilientProvider
 from linguaflow.telemetry import Telemetry
-from streams.breaker import BreakerConfig
-from streams.providers.pseudo import PseudoProvider
-from streams.providers.resilient import ResilienceConfig, ResilientProvider
+from testbed.fakes.server import GARBAGE, HANG, MANGLE, TRUNCATED, WRONG_COUNT, FakeApi, Reply, status
 from tests.adapters.conftest import SECRET, jobs, make, provider_settings
-from tests.fakes.server import GARBAGE, HANG, MANGLE, TRUNCATED, WRONG_COUNT, FakeApi, Reply, status
 
 Api = tuple[str, FakeApi]
 

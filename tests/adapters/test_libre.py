@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from streams.providers.base import TranslationJob
+from linguaflow.streams.providers.base import TranslationJob
+from testbed.fakes.apis import LIBRE
 from tests.adapters.conftest import SECRET, make, running
-from tests.fakes.apis import LIBRE
 
 
 async def test_the_request_is_libretranslates_format() -> None:

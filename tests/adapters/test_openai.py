@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from linguaflow.errors import ProviderError
-from streams.providers.openai_chat import PROMPT_VERSION, parse_answer
+from linguaflow.streams.providers.openai_chat import PROMPT_VERSION, parse_answer
+from testbed.fakes.apis import OPENAI, OPENAI_WITHOUT_USAGE, usage
 from tests.adapters.conftest import SECRET, jobs, make, running
-from tests.fakes.apis import OPENAI, OPENAI_WITHOUT_USAGE, usage
 
 
 async def test_the_request_is_a_json_mode_chat_completion() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import free_port
+from testbed.services import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.harness import Stack, make_stack, scratch_dir, start_broker
+from testbed.services import Stack, make_stack, scratch_dir, start_broker
 
 
 @pytest.fixture

@@ -24,9 +24,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from linguaflow.kafka import read_topic, topic_partitions
 from linguaflow.local.postgres import EmbeddedPostgres
 from linguaflow.produce import publish
+from linguaflow.schemas import decode_result
 from linguaflow.synthetic import synthetic_requests
-from schemas import decode_result
-from tests.harness import Broker, Stack, free_port
+from testbed.services import Broker, Stack, free_port
 from tests.integration.runs import ROWS_FOR
 
 

@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from linguaflow.infra import migrate_db
 from linguaflow.produce import publish
 from linguaflow.synthetic import synthetic_requests
-from tests.harness import Stack, WorkerProcess
+from testbed.services import Stack, WorkerProcess
 
 ROWS_FOR = "SELECT count(*) FROM translation_requests WHERE request_id LIKE $1"
 # Every column but written_at (when the row was written, which a rebuild changes by design).

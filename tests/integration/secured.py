@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 
 from linguaflow.produce import publish
 from linguaflow.synthetic import synthetic_requests
-from tests.harness import Broker, Stack, free_port, make_stack, scratch_dir
+from testbed.services import Broker, Stack, free_port, make_stack, scratch_dir
 
 Listener = Callable[[int], str]  # client port -> the properties that secure it
 

@@ -9,7 +9,7 @@ import warnings
 import asyncpg
 import pytest
 
-from tests.harness import Stack
+from testbed.services import Stack
 from tests.integration.runs import cli_json, run_synthetic, snapshot
 
 with warnings.catch_warnings():

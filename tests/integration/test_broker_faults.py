@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from linguaflow.synthetic import unique_count
-from tests.harness import Broker, Stack, make_stack, scratch_dir, start_broker
+from testbed.services import Broker, Stack, make_stack, scratch_dir, start_broker
 from tests.integration.faults import assert_every_request_has_one_correct_row, stream_requests, supervise
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ import pytest
 from linguaflow.cache_view import load_cache_view
 from linguaflow.kafka import Publisher
 from linguaflow.synthetic import unique_count
-from tests.harness import Stack
+from testbed.services import Stack
 from tests.integration.runs import run_synthetic
 
 pytestmark = pytest.mark.integration

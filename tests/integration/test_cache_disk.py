@@ -14,8 +14,8 @@ from aiokafka import AIOKafkaProducer
 
 from linguaflow.cache_view import load_cache_view
 from linguaflow.kafka import read_topic
-from schemas import decode_result, encode
-from tests.harness import Stack, WorkerProcess
+from linguaflow.schemas import decode_result, encode
+from testbed.services import Stack, WorkerProcess
 from tests.integration.runs import run_synthetic
 from tests.integration.test_cache_recovery import outcomes, send_again
 

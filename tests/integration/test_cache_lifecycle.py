@@ -15,7 +15,7 @@ from linguaflow.cache_view import load_cache_view
 from linguaflow.kafka import read_topic
 from linguaflow.produce import publish
 from linguaflow.synthetic import unique_count
-from tests.harness import Stack
+from testbed.services import Stack
 from tests.integration.runs import ROWS_FOR, cli_json, run_synthetic
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ from aiokafka import AIOKafkaProducer
 from linguaflow.cache_view import load_cache_view
 from linguaflow.kafka import read_topic
 from linguaflow.produce import publish
+from linguaflow.schemas import decode_result, encode
 from linguaflow.synthetic import synthetic_requests
-from schemas import decode_result, encode
-from tests.harness import Stack, WorkerProcess
+from testbed.services import Stack, WorkerProcess
 from tests.integration.faults import ready_async
 from tests.integration.runs import ROWS_FOR, cli_json, run_synthetic
 

@@ -27,8 +27,8 @@ from linguaflow.client import (
 from linguaflow.errors import InfraError
 from linguaflow.kafka import end_offsets, ensure_topics, read_topic
 from linguaflow.settings import REPO_ROOT
-from streams.providers.pseudo import pseudo_localise
-from tests.harness import Broker, Stack, make_stack
+from linguaflow.streams.providers.pseudo import pseudo_localise
+from testbed.services import Broker, Stack, make_stack
 
 pytestmark = pytest.mark.integration
 

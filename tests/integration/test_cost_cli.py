@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from linguaflow.produce import publish
-from tests.harness import Stack
+from testbed.services import Stack
 
 pytestmark = pytest.mark.integration
 

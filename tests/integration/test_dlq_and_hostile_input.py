@@ -10,9 +10,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from linguaflow.kafka import end_offsets, read_topic
-from schemas import decode_result, encode, header_map
+from linguaflow.schemas import decode_result, encode, header_map
+from testbed.services import Stack
 from tests.factories import translation_result
-from tests.harness import Stack
 from tests.hostile import hostile_events
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import pytest
 from linguaflow.infra import migrate_db
 from linguaflow.local.postgres import EmbeddedPostgres
 from linguaflow.synthetic import unique_count
-from tests.harness import Stack, free_port, scratch_dir
+from testbed.services import Stack, free_port, scratch_dir
 from tests.integration.faults import (
     assert_every_request_has_one_correct_row,
     provider_translations_per_key,

@@ -8,7 +8,7 @@ import pytest
 
 from linguaflow.cache_view import load_cache_view
 from linguaflow.gc import DAY_MS, collect_garbage
-from tests.harness import Stack
+from testbed.services import Stack
 from tests.integration.runs import cli_json, run_synthetic
 
 pytestmark = pytest.mark.integration

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.apis import GOOGLE_V3
-from tests.fakes.oauth import FakeOAuth, make_service_account
-from tests.fakes.server import FakeApi
-from tests.harness import Stack
+from testbed.fakes.apis import GOOGLE_V3
+from testbed.fakes.oauth import FakeOAuth, make_service_account
+from testbed.fakes.server import FakeApi
+from testbed.services import Stack
 from tests.integration.test_providers import ROWS, finish, send
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import asyncpg
 import pytest
 
 from linguaflow.errors import ConfigError
-from sinks.migrate import bundled_migrations, migrate
-from tests.harness import Stack
+from linguaflow.sinks.migrate import bundled_migrations, migrate
+from testbed.services import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from prometheus_client.samples import Sample
 
 from linguaflow.synthetic import unique_count
-from tests.harness import Stack, WorkerProcess
+from testbed.services import Stack, WorkerProcess
 from tests.integration.test_pipeline import ROWS_FOR, send_synthetic
 
 pytestmark = pytest.mark.integration

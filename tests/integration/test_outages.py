@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from linguaflow.synthetic import unique_count
-from tests.harness import Broker, Stack, WorkerProcess, make_stack, scratch_dir, start_broker
+from testbed.services import Broker, Stack, WorkerProcess, make_stack, scratch_dir, start_broker
 from tests.integration.faults import (
     BrokerFault,
     Fault,

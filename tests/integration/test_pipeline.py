@@ -13,9 +13,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from linguaflow.kafka import read_topic
 from linguaflow.produce import publish
+from linguaflow.schemas import decode_cache_entry, header_map
 from linguaflow.synthetic import synthetic_requests, unique_count
-from schemas import decode_cache_entry, header_map
-from tests.harness import Stack
+from testbed.services import Stack
 from tests.integration.runs import ROWS_FOR
 
 pytestmark = pytest.mark.integration

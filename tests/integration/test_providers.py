@@ -15,10 +15,10 @@ import pytest
 
 from linguaflow.kafka import read_topic
 from linguaflow.produce import publish
-from schemas import header_map
-from tests.fakes.apis import DEEPL, GOOGLE, LIBRE, OPENAI
-from tests.fakes.server import MANGLE, FakeApi, status
-from tests.harness import Stack, WorkerProcess
+from linguaflow.schemas import header_map
+from testbed.fakes.apis import DEEPL, GOOGLE, LIBRE, OPENAI
+from testbed.fakes.server import MANGLE, FakeApi, status
+from testbed.services import Stack, WorkerProcess
 
 pytestmark = pytest.mark.integration
 

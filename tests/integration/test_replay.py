@@ -16,7 +16,7 @@ from linguaflow.replay import run as replay_run
 from linguaflow.replay.rebuild import RebuildPostgres
 from linguaflow.replay.run import ReplayOptions, run_replay
 from linguaflow.synthetic import synthetic_requests, unique_count
-from tests.harness import Stack
+from testbed.services import Stack
 from tests.integration.runs import (
     ROWS_FOR,
     cli_json,

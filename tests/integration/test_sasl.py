@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from linguaflow.errors import InfraError
 from linguaflow.kafka import ensure_topics
-from tests.harness import Stack
+from testbed.services import Stack
 from tests.integration.secured import run_pipeline, secured_stack
 
 pytestmark = pytest.mark.integration

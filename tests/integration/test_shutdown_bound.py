@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from linguaflow.kafka import client_config
 from linguaflow.produce import publish
 from linguaflow.synthetic import synthetic_requests
-from tests.harness import Stack, WorkerProcess
+from testbed.services import Stack, WorkerProcess
 from tests.integration.faults import BrokerFault, stream_requests
 from tests.integration.runs import ROWS_FOR
 

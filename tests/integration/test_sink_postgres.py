@@ -15,12 +15,12 @@ import asyncpg
 import pytest
 
 from linguaflow.errors import SinkWriteError
-from schemas import TranslationResult
-from sinks.batch import SinkBatch
-from sinks.migrate import migrate
-from sinks.postgres import PostgresResultSink, WriteOutcome, prepare_connection
+from linguaflow.schemas import TranslationResult
+from linguaflow.sinks.batch import SinkBatch
+from linguaflow.sinks.migrate import migrate
+from linguaflow.sinks.postgres import PostgresResultSink, WriteOutcome, prepare_connection
+from testbed.services import create_database, unique_prefix
 from tests.factories import translation_result
-from tests.harness import create_database, unique_prefix
 
 pytestmark = pytest.mark.integration
 

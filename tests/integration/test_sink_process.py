@@ -11,7 +11,7 @@ import pytest
 
 from linguaflow.kafka import end_offsets
 from linguaflow.synthetic import unique_count
-from tests.harness import Stack, free_port
+from testbed.services import Stack, free_port
 from tests.integration.runs import committed_offsets
 from tests.integration.test_pipeline import ROWS_FOR, send_synthetic
 

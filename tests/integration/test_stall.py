@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from tests.fakes.apis import DEEPL
-from tests.fakes.server import HANG, OK, FakeApi
-from tests.harness import Stack
+from testbed.fakes.apis import DEEPL
+from testbed.fakes.server import HANG, OK, FakeApi
+from testbed.services import Stack
 from tests.integration.faults import assert_every_request_has_one_correct_row, ready_status, stream_requests
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ import pytest
 
 from linguaflow.errors import InfraError
 from linguaflow.kafka import ensure_topics
-from tests.harness import Stack, scratch_dir
+from testbed.services import Stack, scratch_dir
 from tests.integration.pg_tls_proxy import PgTlsProxy
 from tests.integration.secured import Pki, make_pki, run_pipeline, secured_stack
 

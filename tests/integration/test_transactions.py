@@ -15,10 +15,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from linguaflow.kafka import read_topic, topic_partitions
+from linguaflow.schemas import encode_request
+from linguaflow.schemas.request import request_from_dict
 from linguaflow.synthetic import synthetic_requests
-from schemas import encode_request
-from schemas.request import request_from_dict
-from tests.harness import Stack, WorkerProcess
+from testbed.services import Stack, WorkerProcess
 from tests.integration.runs import ROWS_FOR, run_synthetic
 
 pytestmark = pytest.mark.integration

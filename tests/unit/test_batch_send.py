@@ -9,7 +9,7 @@ from typing import Any
 from aiokafka.errors import KafkaTimeoutError
 
 from linguaflow.partitioner import default_partitioner
-from streams.batch_send import BatchSender
+from linguaflow.streams.batch_send import BatchSender
 
 
 class FakeBatch:

@@ -7,8 +7,8 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.batching import BatchAccumulator, group_key, split_to_limits
-from streams.providers.base import ProviderLimits, TranslationJob
+from linguaflow.streams.batching import BatchAccumulator, group_key, split_to_limits
+from linguaflow.streams.providers.base import ProviderLimits, TranslationJob
 
 
 def job(

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.breaker import Breaker, BreakerConfig, BreakerState
-from streams.ratelimit import KeyedLimiter, TokenBucket
+from linguaflow.streams.breaker import Breaker, BreakerConfig, BreakerState
+from linguaflow.streams.ratelimit import KeyedLimiter, TokenBucket
 
 CONFIG = BreakerConfig(window_ms=10_000, min_calls=4, error_rate=0.5, open_ms=5_000)
 

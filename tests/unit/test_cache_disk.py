@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.cache_disk import (
+from linguaflow.streams.cache_disk import (
     Checkpoint,
     DiskEntries,
     checkpoint_offsets,

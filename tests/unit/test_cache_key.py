@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas import TranslationRequest, cache_key, decode_request
-from schemas.cache_key import KEY_SCHEME
+from linguaflow.schemas import TranslationRequest, cache_key, decode_request
+from linguaflow.schemas.cache_key import KEY_SCHEME
 
 # Full-Unicode strategies build Hypothesis' character tables on first use (about a second on a
 # fresh checkout without .hypothesis/): that is generation cost, not a slow test.

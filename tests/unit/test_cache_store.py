@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.cache_store import Reads, apply_records, keep_only, plan_reads
+from linguaflow.streams.cache_store import Reads, apply_records, keep_only, plan_reads
 
 
 @dataclass(frozen=True)

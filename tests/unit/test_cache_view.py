@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linguaflow.cache_view import CacheRecord, fold_cache_records
-from schemas import CacheEntry, encode
+from linguaflow.schemas import CacheEntry, encode
 from tests.factories import cache_entry
 
 

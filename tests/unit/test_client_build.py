@@ -14,8 +14,8 @@ from linguaflow.client.build import (
     request_fields,
 )
 from linguaflow.errors import InvalidRequest
-from schemas import TranslationRequest
-from schemas.request import MAX_ID
+from linguaflow.schemas import TranslationRequest
+from linguaflow.schemas.request import MAX_ID
 
 NOW = 1_700_000_000_000
 ZEROS = bytes(ENTROPY_BYTES)

@@ -8,7 +8,7 @@ import pytest
 
 from linguaflow.client.replies import PendingReplies, Reply, Translation, match_reply
 from linguaflow.errors import DeadLettered, InfraError
-from schemas import DeadLetter, TranslationResult, encode
+from linguaflow.schemas import DeadLetter, TranslationResult, encode
 
 RESULTS, DLQ = "t.results", "t.dlq"
 

@@ -12,13 +12,19 @@ import orjson
 import pytest
 
 from linguaflow.errors import ProviderError
+from linguaflow.schemas import DeadLetter, TranslationResult, cache_key, decode_cache_entry, decode_request
+from linguaflow.schemas.dlq import header_map
+from linguaflow.streams.dedup import DedupEngine, EngineConfig
+from linguaflow.streams.keying import KeyedRequest, Origin
+from linguaflow.streams.providers.base import (
+    PartialTranslation,
+    ProviderLimits,
+    Translated,
+    TranslationJob,
+    answer,
+)
+from linguaflow.streams.ttl import TtlPolicy
 from linguaflow.telemetry import Telemetry
-from schemas import DeadLetter, TranslationResult, cache_key, decode_cache_entry, decode_request
-from schemas.dlq import header_map
-from streams.dedup import DedupEngine, EngineConfig
-from streams.keying import KeyedRequest, Origin
-from streams.providers.base import PartialTranslation, ProviderLimits, Translated, TranslationJob, answer
-from streams.ttl import TtlPolicy
 
 T0 = 1_700_000_000_000.0
 COST_PER_CHAR = 0.001

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 from aiokafka import AIOKafkaConsumer
 from faust.types import TP
 
-from streams.faust_app import LinguaflowApp
-from streams.upstream import FETCH_MAX_WAIT_MS, mark_inbound
+from linguaflow.streams.faust_app import LinguaflowApp
+from linguaflow.streams.upstream import FETCH_MAX_WAIT_MS, mark_inbound
 
 
 async def test_the_worker_consumer_waits_at_most_fetch_max_wait_ms_for_a_fetch() -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from schemas import CacheEntry, TranslationRequest, TranslationResult
-from schemas._frozen import fast_init, filled
+from linguaflow.schemas import CacheEntry, TranslationRequest, TranslationResult
+from linguaflow.schemas._frozen import fast_init, filled
 
 FIELDS: list[Any] = [
     ("a", str),

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linguaflow.errors import InvalidRequest
-from schemas import DeadLetter, cache_key, decode_request, header_map
-from schemas.dlq import MAX_HEADER_VALUE
-from streams.keying import KeyedRequest, Origin, dead_letter, key_request
+from linguaflow.schemas import DeadLetter, cache_key, decode_request, header_map
+from linguaflow.schemas.dlq import MAX_HEADER_VALUE
+from linguaflow.streams.keying import KeyedRequest, Origin, dead_letter, key_request
 
 NOW = 1_700_000_000_000
 ORIGIN = Origin("translation.requests", 3, 41)
@@ -235,7 +235,7 @@ def test_header_map_replaces_invalid_utf8() -> None:
 
 
 def test_only_a_well_formed_traceparent_is_kept() -> None:
-    from streams.keying import parse_traceparent
+    from linguaflow.streams.keying import parse_traceparent
 
     good = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     assert parse_traceparent(good) == good.decode()

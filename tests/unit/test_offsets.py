@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.offsets import OffsetTracker
+from linguaflow.streams.offsets import OffsetTracker
 
 TP = ("keyed", 0)
 

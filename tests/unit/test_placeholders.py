@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.placeholders import Masked, PlaceholderMismatch, mask, protected_pieces, unmask
+from linguaflow.streams.placeholders import Masked, PlaceholderMismatch, mask, protected_pieces, unmask
 
 PIECES = [
     "{name}",

@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from linguaflow.errors import InvalidRequest
-from linguaflow.settings import Settings
-from schemas import (
+from linguaflow.schemas import (
     CacheEntry,
     TranslationRequest,
     TranslationResult,
@@ -23,10 +22,11 @@ from schemas import (
     decode_result,
     encode,
 )
-from streams.outcomes import new_entry, result_for
-from streams.providers import create_provider, provider_names
-from streams.providers.base import Translated, TranslationJob, answer
-from streams.providers.pseudo import PseudoProvider, pseudo_localise
+from linguaflow.settings import Settings
+from linguaflow.streams.outcomes import new_entry, result_for
+from linguaflow.streams.providers import create_provider, provider_names
+from linguaflow.streams.providers.base import Translated, TranslationJob, answer
+from linguaflow.streams.providers.pseudo import PseudoProvider, pseudo_localise
 
 RELAXED = settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -26,3 +27,17 @@ def test_license_and_typing_marker_are_packaged() -> None:
     assert "Apache License" in (REPO_ROOT / "LICENSE").read_text()
     assert (REPO_ROOT / "linguaflow" / "py.typed").exists()
     assert "py.typed" in project["tool"]["setuptools"]["package-data"]["linguaflow"]
+
+
+def test_the_lock_pins_every_dependency_the_project_declares() -> None:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    declared = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        declared += [d for d in extra if not d.startswith("linguaflow[")]
+    pinned = {
+        line.split("==")[0].lower()
+        for line in (REPO_ROOT / "requirements" / "dev.lock").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    names = {re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0].lower() for d in declared}
+    assert names - pinned == set()

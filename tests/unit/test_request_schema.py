@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from linguaflow.errors import InvalidRequest
-from schemas import (
+from linguaflow.schemas import (
     TranslationRequest,
     _fields,
     decode_request,

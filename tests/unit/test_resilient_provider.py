@@ -9,22 +9,22 @@ import pytest
 
 from linguaflow.errors import ConfigError, InvalidRequest, ProviderError
 from linguaflow.settings import Settings
-from linguaflow.telemetry import Telemetry
-from streams.breaker import BreakerConfig
-from streams.providers.base import (
+from linguaflow.streams.breaker import BreakerConfig
+from linguaflow.streams.providers.base import (
     PartialTranslation,
     ProviderLimits,
     Translated,
     TranslationJob,
     answer,
 )
-from streams.providers.resilient import (
+from linguaflow.streams.providers.resilient import (
     ResilienceConfig,
     ResilientProvider,
     build_resilient,
     parse_chain,
     route,
 )
+from linguaflow.telemetry import Telemetry
 
 Behaviour = Callable[[Sequence[TranslationJob]], list[str]]
 

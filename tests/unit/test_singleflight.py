@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.retry import backoff_ms
-from streams.singleflight import InFlight
+from linguaflow.retry import backoff_ms
+from linguaflow.streams.singleflight import InFlight
 
 # --- InFlight ------------------------------------------------------------------------------------
 

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import TranslationResult
-from sinks.batch import SinkBatch
-from sinks.migrate import bundled_migrations
-from sinks.postgres import decode_timestamptz, encode_timestamptz
-from sinks.rows import (
+from linguaflow.schemas import TranslationResult
+from linguaflow.sinks.batch import SinkBatch
+from linguaflow.sinks.migrate import bundled_migrations
+from linguaflow.sinks.postgres import decode_timestamptz, encode_timestamptz
+from linguaflow.sinks.rows import (
     REQUEST_COLUMNS,
     TRANSLATION_COLUMNS,
     money,

@@ -11,11 +11,11 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from linguaflow import sink_service
+from linguaflow.schemas import encode
 from linguaflow.settings import Settings
 from linguaflow.sink_service import SinkService
+from linguaflow.sinks.runner import ResultSinkRunner
 from linguaflow.telemetry import Telemetry
-from schemas import encode
-from sinks.runner import ResultSinkRunner
 from tests.factories import translation_result
 from tests.unit.test_tracing_and_lag import FakeMessage, FakeSink
 

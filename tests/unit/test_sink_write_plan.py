@@ -8,9 +8,9 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sinks.migrate import bundled_migrations
-from sinks.postgres import ARRAY_TYPES, INSERT_REQUESTS, UPSERT_TRANSLATIONS
-from sinks.rows import REQUEST_COLUMNS, TRANSLATION_COLUMNS, as_columns, split_by_stored_version
+from linguaflow.sinks.migrate import bundled_migrations
+from linguaflow.sinks.postgres import ARRAY_TYPES, INSERT_REQUESTS, UPSERT_TRANSLATIONS
+from linguaflow.sinks.rows import REQUEST_COLUMNS, TRANSLATION_COLUMNS, as_columns, split_by_stored_version
 from tests.factories import translation_result
 
 

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from pydantic import SecretStr, ValidationError
 
 from linguaflow.logs import JsonFormatter, logging_config
+from linguaflow.schemas.request import request_from_dict
 from linguaflow.settings import Settings
 from linguaflow.synthetic import synthetic_requests, unique_count
-from schemas.request import request_from_dict
 
 NOW = 1_700_000_000_000
 

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from linguaflow.schemas.request import request_from_dict
 from linguaflow.settings import DEFAULT_TOKEN_PRICES, Settings, TokenPrice
-from schemas.request import request_from_dict
-from sinks.rows import request_row
-from streams.outcomes import new_entry, result_for
-from streams.providers.base import Translated, apportion
-from streams.providers.openai_chat import usage_cost
+from linguaflow.sinks.rows import request_row
+from linguaflow.streams.outcomes import new_entry, result_for
+from linguaflow.streams.providers.base import Translated, apportion
+from linguaflow.streams.providers.openai_chat import usage_cost
 
 PRICE = TokenPrice(input=2.0, output=8.0)
 

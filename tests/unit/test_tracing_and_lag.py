@@ -16,13 +16,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from linguaflow.lag import LagSource, lag_readings, report_lag
+from linguaflow.schemas import DeadLetter, encode
 from linguaflow.settings import Settings
+from linguaflow.sinks.postgres import WriteOutcome
+from linguaflow.sinks.runner import ResultSinkRunner
+from linguaflow.streams.dedup import DedupEngine, EngineConfig
+from linguaflow.streams.keying import KeyedRequest, Origin, key_request
 from linguaflow.telemetry import Telemetry
-from schemas import DeadLetter, encode
-from sinks.postgres import WriteOutcome
-from sinks.runner import ResultSinkRunner
-from streams.dedup import DedupEngine, EngineConfig
-from streams.keying import KeyedRequest, Origin, key_request
 from tests.unit.test_dedup_engine import CountingProvider, FakeClock, FakeOutbox, settle
 from tests.unit.test_telemetry import samples
 

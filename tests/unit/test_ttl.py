@@ -7,8 +7,15 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import CacheEntry
-from streams.ttl import EvictionFilter, TtlPolicy, expires_at_ms, is_expired, select_evictions, ttl_s
+from linguaflow.schemas import CacheEntry
+from linguaflow.streams.ttl import (
+    EvictionFilter,
+    TtlPolicy,
+    expires_at_ms,
+    is_expired,
+    select_evictions,
+    ttl_s,
+)
 from tests.factories import ENTRY, T0
 
 POLICY = TtlPolicy(short_max_chars=10, short_s=3600, long_s=86400, tenants={"vip": 0, "trial": 60})

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from linguaflow.settings import REPO_ROOT
-from streams.upstream import PINNED, UPSTREAM_VERSIONS, UntestedUpstream, check_versions, source_hash
+from linguaflow.streams.upstream import (
+    PINNED,
+    UPSTREAM_VERSIONS,
+    UntestedUpstream,
+    check_versions,
+    source_hash,
+)
 
 
 @pytest.mark.parametrize(("module", "qualname"), sorted(PINNED))

@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tests.fakes.apis import ApiSpec
-from tests.fakes.oauth import FakeOAuth
+from testbed.fakes.apis import ApiSpec
+from testbed.fakes.oauth import FakeOAuth
 
 
 @dataclass(frozen=True)
