@@ -7,6 +7,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+BROKER_CHECK_S = 2.0  # how long /ready waits for the broker's answer
+CHECK_TTL_MS = 1000  # a check's answer is reused this long (probes poll many times a second)
+
 
 @dataclass(frozen=True, slots=True)
 class Observed:
@@ -16,6 +19,7 @@ class Observed:
     assigned: int  # partitions assigned to this worker
     database_ok: bool  # the sink's Postgres answered
     stalled: bool
+    broker_ok: bool = True  # a broker answered a metadata request just now
     output_waiting_s: float = 0.0  # the oldest output the broker has not acknowledged
     output_wait_limit_s: float = 30.0  # past this, the broker counts as unreachable
 
@@ -34,6 +38,8 @@ def not_ready_reasons(o: Observed) -> list[str]:
         reasons.append("database unreachable")
     if o.stalled:
         reasons.append("consumer stalled: input waiting but no offset moved")
+    if not o.broker_ok:
+        reasons.append(f"broker unreachable: no answer to a metadata request within {BROKER_CHECK_S:.0f} s")
     if o.output_waiting_s > o.output_wait_limit_s:
         reasons.append(f"broker unreachable: output unacknowledged for {o.output_waiting_s:.0f} s")
     return reasons

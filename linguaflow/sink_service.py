@@ -19,7 +19,7 @@ from aiohttp import web
 
 from linguaflow import event_loop
 from linguaflow.clock import wall_ms
-from linguaflow.health import Observed, RecentAnswer, StallWatch, not_ready_reasons
+from linguaflow.health import CHECK_TTL_MS, Observed, RecentAnswer, StallWatch, not_ready_reasons
 from linguaflow.kafka import Publisher, ensure_topics
 from linguaflow.lag import LagSource, report_lag
 from linguaflow.liveness import Liveness, health_answer
@@ -30,7 +30,6 @@ from linguaflow.sinks.runner import ResultSinkRunner
 from linguaflow.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry, telemetry_for
 
 log = logging.getLogger("linguaflow.sink")
-DATABASE_CHECK_TTL_MS = 1000  # /ready and /stats ask Postgres at most once a second
 
 
 class SinkService:
@@ -54,7 +53,7 @@ class SinkService:
         self._runner: ResultSinkRunner | None = None
         self._task: asyncio.Task[None] | None = None
         self._stall = StallWatch(settings.stall_after_s * 1000)
-        self._database = RecentAnswer(DATABASE_CHECK_TTL_MS, wall_ms)
+        self._database = RecentAnswer(CHECK_TTL_MS, wall_ms)
 
     async def start(self) -> None:
         self._pool = await sink_pool(self._settings)

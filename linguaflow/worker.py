@@ -13,7 +13,15 @@ import faust
 
 from linguaflow import event_loop
 from linguaflow.clock import wall_ms
-from linguaflow.health import Observed, StallWatch, not_ready_reasons, read_progress
+from linguaflow.health import (
+    BROKER_CHECK_S,
+    CHECK_TTL_MS,
+    Observed,
+    RecentAnswer,
+    StallWatch,
+    not_ready_reasons,
+    read_progress,
+)
 from linguaflow.heap import heap_stats, settle_worker_heap
 from linguaflow.kafka import ensure_topics
 from linguaflow.lag import LagSource, report_lag
@@ -24,7 +32,7 @@ from linguaflow.sink_service import SinkService
 from linguaflow.streams.app import StreamsRuntime
 from linguaflow.streams.cache_store import DiskCacheStore
 from linguaflow.streams.providers.resilient import build_resilient
-from linguaflow.streams.upstream import read_offset
+from linguaflow.streams.upstream import broker_answers, read_offset
 from linguaflow.telemetry import PROMETHEUS_CONTENT_TYPE, Telemetry, telemetry_for
 
 log = logging.getLogger("linguaflow.worker")
@@ -108,6 +116,12 @@ def _input_position(runtime: StreamsRuntime) -> tuple[dict[str, int], int]:
 def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[str, int]) -> None:
     app = runtime.app
     stall = StallWatch(runtime.settings.stall_after_s * 1000)
+    broker = RecentAnswer(CHECK_TTL_MS, wall_ms)
+
+    async def ask_broker() -> bool:
+        return await broker_answers(
+            runtime.publisher.producer, runtime.settings.requests_topic, BROKER_CHECK_S
+        )
 
     async def observe() -> Observed:
         offsets, unread = _input_position(runtime)
@@ -118,6 +132,7 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
             assigned=len(app.consumer.assignment()),
             database_ok=sink is None or await sink.database_ok(),  # no sink here: no database
             stalled=stall.update(wall_ms(), offsets, unread) or (sink is not None and sink.stalled()),
+            broker_ok=await broker.get(ask_broker),
             output_waiting_s=runtime.sender.waiting_s(),
             output_wait_limit_s=runtime.settings.kafka_request_timeout_ms / 1000,
         )

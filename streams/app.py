@@ -120,7 +120,9 @@ class StreamsRuntime:
             consumer_auto_offset_reset="earliest",
             broker_commit_interval=1.0,
             broker_session_timeout=settings.kafka_session_timeout_ms / 1000,
-            broker_request_timeout=max(90.0, settings.kafka_session_timeout_ms / 1000),
+            # faust's consumer requests; it must be at least the session timeout
+            broker_request_timeout=max(settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms)
+            / 1000,
             broker_max_poll_records=settings.max_poll_records,
             producer_acks=-1,
             stream_wait_empty=True,

@@ -28,6 +28,9 @@ so an upgrade that changes one fails in CI, not in production. What we change an
   partition's sequence numbers that fails every later batch: a broker outage of minutes must be
   waited out instead.
 - ``App._new_consumer`` (extended by ``AgentConsumer``): where the above is installed.
+- ``AIOKafkaClient._metadata_update`` (called): ``/ready`` asks the broker for one topic's
+  metadata to tell a broker that answers from one that is away or hung (the public
+  ``fetch_all_metadata`` asks for every topic of the cluster).
 - ``Service._crash`` (called): stop the app after a fatal error, the way faust's own agents do.
 """
 
@@ -43,6 +46,7 @@ from importlib import import_module
 from importlib.metadata import version
 from typing import Any
 
+from aiokafka.cluster import ClusterMetadata
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.types import TP
 
@@ -72,6 +76,7 @@ PINNED = {
     ("aiokafka.producer.message_accumulator", "MessageAccumulator._append_batch"): "4762abfc42cbaa15",
     ("aiokafka.producer.message_accumulator", "MessageAccumulator.drain_by_nodes"): "fc995afbfc5718e2",
     ("mode.services", "Service._crash"): "7bc0c709a151d556",
+    ("aiokafka.client", "AIOKafkaClient._metadata_update"): "06dc51ed3e0d38b8",
     ("faust.app.base", "App._new_consumer"): "bff6ccd646b71ea9",
 }
 
@@ -111,6 +116,16 @@ def partition_with_producer(producer: Any, topic: str, key: bytes | None) -> int
 
 def never_expire_batches(producer: Any) -> None:
     producer._message_accumulator._batch_ttl = math.inf
+
+
+async def broker_answers(producer: Any, topic: str, timeout_s: float) -> bool:
+    """Did a broker answer a metadata request for ``topic`` within ``timeout_s``?"""
+    try:
+        return bool(
+            await asyncio.wait_for(producer.client._metadata_update(ClusterMetadata(), [topic]), timeout_s)
+        )
+    except Exception:  # any failure to answer means "unreachable" for readiness
+        return False
 
 
 def crash(app: Any, exc: BaseException) -> None:

@@ -5,17 +5,26 @@ other tiers."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from linguaflow.settings import REPO_ROOT
-from testbed.services import Stack, scratch_dir
+from testbed.services import Stack, free_port, scratch_dir
+from tests.integration.faults import stream_requests
+from tests.integration.runs import ROWS_FOR
 
 pytestmark = pytest.mark.e2e
 
@@ -101,3 +110,105 @@ async def test_an_installed_client_translates_beside_an_app_schemas_package(
     printed = run(installed, "main.py", cwd=app, env=env)
     assert printed.strip() == "[fr| Ĥéļļö {name}]"
     assert worker.stop() == 0
+
+
+def dockerfile_runtime() -> tuple[dict[str, str], list[str], str]:
+    """What the image runs, read from the Dockerfile: its ENV, its CMD and the extras it installs."""
+    text = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    env: dict[str, str] = {}
+    cmd: list[str] = []
+    extras = ""
+    for line in text.splitlines():
+        words = line.split()
+        if words[:1] == ["ENV"]:
+            env.update(word.split("=", 1) for word in words[1:])  # type: ignore[misc]
+        elif words[:1] == ["CMD"]:
+            cmd = json.loads(line.removeprefix("CMD"))
+        elif "pip install" in line:
+            extras = re.findall(r"'\.\[([a-z,]+)\]'", line)[0]
+    return env, cmd, extras
+
+
+@pytest.fixture(scope="module")
+def image_like() -> Iterator[Path]:
+    """A fresh venv with the wheel and the extras the Dockerfile installs."""
+    _, _, extras = dockerfile_runtime()
+    home = scratch_dir("image")
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", home / "dist", REPO_ROOT)
+    [wheel] = (home / "dist").glob("linguaflow-*.whl")
+    run(sys.executable, "-m", "venv", home / "venv")
+    python = home / "venv" / "bin" / "python"
+    run(
+        python,
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "-c",
+        REPO_ROOT / "requirements" / "dev.lock",
+        f"{wheel}[{extras}]",
+    )
+    yield python
+    subprocess.run(["rm", "-rf", str(home)], check=False)
+
+
+def http_status(port: int, path: str) -> int | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def spawn(argv: list[str | Path], cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=out)
+
+
+def wait_status(
+    proc: subprocess.Popen[bytes], port: int, path: str, log: Path, timeout_s: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-4000:]
+        if http_status(port, path) == 200:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{path} not 200 after {timeout_s:.0f} s:\n{log.read_text()[-4000:]}")
+
+
+async def test_the_images_worker_and_sink_run_from_the_wheel_with_its_environment(
+    image_like: Path, stack: Stack
+) -> None:
+    """The Dockerfile's ENV and CMD, outside the checkout: its data directory stands in a scratch
+    folder, its working directory too; the broker and Postgres are the tests'."""
+    image_env, cmd, _ = dockerfile_runtime()
+    data = scratch_dir("image-data")
+    env = clean_env(
+        {
+            **image_env,
+            **{k: v for k, v in stack.env.items() if k.startswith("LINGUAFLOW_") or k == "DATABASE_URL"},
+            "LINGUAFLOW_WEB_HOST": image_env["LINGUAFLOW_WEB_HOST"],
+            "LINGUAFLOW_LOCAL_DIR": str(data),  # /var/lib/linguaflow in the image
+        }
+    )
+    bin_dir = image_like.parent
+    worker_port, sink_port = int(env["LINGUAFLOW_WEB_PORT"]), free_port()
+    worker = spawn([bin_dir / cmd[0], *cmd[1:]], data, env, data / "worker.log")
+    sink_env = {**env, "LINGUAFLOW_WEB_PORT": str(sink_port)}
+    sink = spawn([bin_dir / "linguaflow", "sink"], data, sink_env, data / "sink.log")
+    try:
+        await asyncio.to_thread(wait_status, worker, worker_port, "/ready", data / "worker.log")
+        await asyncio.to_thread(wait_status, sink, sink_port, "/ready", data / "sink.log")
+        await stream_requests(stack, 200, 0.5, seed=81, run_id="img", chunks=2, pause_s=0.2)
+        assert await stack.wait_for(ROWS_FOR, 200, "img-%", timeout_s=120) == 200
+    finally:
+        for proc in (sink, worker):
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(60) for proc in (sink, worker)]
+    assert codes == [0, 0], (data / "worker.log").read_text()[-4000:] + (data / "sink.log").read_text()[
+        -4000:
+    ]
+    assert (data / f"faust-{env['LINGUAFLOW_APP_ID']}").is_dir()  # data where the image keeps it

@@ -96,3 +96,5 @@ def test_ready_says_the_broker_is_unreachable_when_output_waits_past_the_request
     waiting = dataclasses.replace(base, output_waiting_s=31.0, output_wait_limit_s=30.0)
     assert not_ready_reasons(base) == []
     assert not_ready_reasons(waiting) == ["broker unreachable: output unacknowledged for 31 s"]
+    silent = dataclasses.replace(base, broker_ok=False)  # an idle worker, the broker away or hung
+    assert not_ready_reasons(silent) == ["broker unreachable: no answer to a metadata request within 2 s"]
