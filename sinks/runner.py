@@ -56,6 +56,7 @@ class ResultSinkRunner:
         self._read: dict[TopicPartition, int] = {}  # the last offset read, per partition
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self._commit_timeout_s = settings.kafka_request_timeout_ms / 1000
         self._consumer = AIOKafkaConsumer(
             **consumer_config(settings),
             group_id=settings.sink_group,
@@ -151,11 +152,16 @@ class ResultSinkRunner:
             return
         offsets = {TopicPartition(t, p): o for (t, p), o in self._batch.offsets().items()}
         try:
-            await self._consumer.commit(offsets)
+            await asyncio.wait_for(self._consumer.commit(offsets), self._commit_timeout_s)
         except CommitFailedError as exc:
             # The group moved on while we wrote; the new owner re-reads these records and the
             # idempotent upserts make that harmless.
             log.warning("offset commit rejected after a rebalance: %s", exc)
+        except TimeoutError:
+            # The broker is away. The rows are written; reading goes on (a commit that never
+            # returns would also hold up the group's rebalance when the broker is back), and
+            # whoever reads these records again writes them again, idempotently.
+            log.warning("offset commit unanswered for %.0f s: going on", self._commit_timeout_s)
         self._telemetry.count("sink_rows", len(self._batch))
         self._telemetry.count("sink_translations_changed", outcome.translations_changed)
         self._telemetry.count("sink_requests_inserted", outcome.requests_inserted)

@@ -116,3 +116,23 @@ async def test_a_sink_whose_loop_dies_tells_its_process_once_and_still_closes(
     await service.stop()  # the cause went to on_failure; stopping does not raise it again
     assert failures == [cause]
     assert pool.closed
+
+
+async def test_an_unanswered_commit_does_not_hold_the_sink() -> None:
+    """The broker is away: the commit never returns. The sink reads on after its request timeout,
+    so a rebalance when the broker is back is not blocked behind the flush."""
+
+    class HangingCommits(LoopConsumer):
+        async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+            self.commits.append(offsets)
+            await asyncio.Event().wait()  # no answer, ever
+
+    settings = Settings(kafka_request_timeout_ms=1000, sink_batch_rows=1)
+    runner = ResultSinkRunner(settings, FakeSink(), None, Telemetry(), clock=lambda: 0.0)  # type: ignore[arg-type]
+    consumer = HangingCommits([{TP0: [message(0)]}, {TP0: [message(1)]}], {TP0: 2})
+    runner._consumer = consumer  # type: ignore[assignment]
+    task = asyncio.create_task(runner.run())
+    await asyncio.wait_for(consumer.drained.wait(), 10)  # both fetches taken: it read on
+    assert consumer.commits == [{TP0: 1}, {TP0: 2}]
+    runner.stop()
+    await asyncio.wait_for(task, 5)
