@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup lock demo test lint unit adapters integration e2e faults-long bench bench-quick down clean
+.PHONY: setup lock demo test lint docs unit adapters integration e2e faults-long bench bench-quick down clean
 
 # requirements/dev.lock pins every package of the test and CI environment (uv pip compile; see
-# the README's "Tests"), so CI installs the same versions every time.
+# docs/tests.md), so CI installs the same versions every time.
 $(STAMP): pyproject.toml requirements/dev.lock
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -26,7 +26,12 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/linguaflow demo
 
-lint: setup
+# The documentation site (mkdocs.yml, docs/): --strict fails on a broken link or heading anchor and
+# on a page missing from the nav. `make lint`, and so `make test`, builds it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d .local/site
+
+lint: setup docs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -53,7 +58,7 @@ e2e: setup
 faults-long: setup
 	LINGUAFLOW_FAULTS_LONG=1 $(BIN)/pytest -q -s tests/integration/test_faults.py tests/integration/test_outages.py
 
-# Benchmarks (README "Benchmarks"): a private broker + Postgres, raw baselines and the pipeline in
+# Benchmarks (docs/benchmarks.md): a private broker + Postgres, raw baselines and the pipeline in
 # one run; the report goes to bench/out/<timestamp>/. BENCH_ARGS=--requests 200000 etc.
 BENCH_ARGS ?=
 bench: setup

@@ -2,8 +2,8 @@
 ready to run while the hypervisor ran another guest.
 
 On this shared 2-core machine steal comes in stretches. A window that overlaps one has less than
-two cores, so its rate is lower and its latency tail longer for reasons outside the code. Stop 25's
-probe found the paced runs' slow stretches in the windows with steal. So every measured window
+two cores, so its rate is lower and its latency tail longer for reasons outside the code. A probe
+on 2026-12-03 found the paced runs' slow stretches in the windows with steal. So every measured window
 records the cores stolen during it, and the report prints them beside the numbers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Backup and restore as the README describes it: pg_dump (custom format) of a database the
+"""Backup and restore as docs/replay.md describes it: pg_dump (custom format) of a database the
 pipeline wrote, pg_restore into a fresh, empty database, and the tables come back equal."""
 
 from __future__ import annotations

@@ -154,8 +154,8 @@ async def test_the_client_says_what_to_run_when_the_topics_are_missing(stack: St
 
 
 def readme_example(name: str) -> str:
-    """The code block that follows ``<!-- sdk-example: name -->`` in the README."""
-    text = (REPO_ROOT / "README.md").read_text()
+    """The code block that follows ``<!-- sdk-example: name -->`` in docs/sdk.md."""
+    text = (REPO_ROOT / "docs" / "sdk.md").read_text()
     after = text.split(f"<!-- sdk-example: {name} -->\n```python\n", 1)[1]
     return after.split("\n```\n", 1)[0]
 

@@ -46,7 +46,7 @@ async def test_sigterm_drains_turns_unready_first_and_exits_zero(stack: Stack) -
     assert seen, "the worker stopped serving /ready before it could say it was shutting down"
     assert all(code == 503 and "shutting down" in reasons for code, reasons in seen), seen
     await load
-    # A worker started with a backlog is where faust skips records (README, Reliability): they
+    # A worker started with a backlog is where faust skips records (docs/reliability.md): they
     # must be read again by this worker, without another restart.
     stack.start_worker("after-drain").wait_ready()
     await assert_every_request_has_one_correct_row(stack, "drain-", 1500, unique_count(1500, 0.5))
