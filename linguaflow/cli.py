@@ -1,4 +1,4 @@
-"""``linguaflow`` command line. Configuration comes from environment variables (see README)."""
+"""``linguaflow`` command line. Configuration comes from environment variables (docs/configuration.md)."""
 
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def _add_evict_command(cache_sub: Any) -> None:
 
 
 def _add_backfill_commands(sub: Any) -> None:
-    """replay and gc (README: Replay, backfill and cache lifecycle)."""
+    """replay and gc (docs/replay.md)."""
     replay = sub.add_parser(
         "replay",
         help="backfill: rebuild Postgres from results, re-translate requests, warm the cache from Postgres",

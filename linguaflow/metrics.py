@@ -2,7 +2,7 @@
 ``_total`` for counters and the unit (``_seconds``) for histograms in seconds.
 
 Everything counted is per worker process since it started (counters restart at zero); sum over
-workers with ``sum(rate(...))``. The README's Operations section lists the same metrics.
+workers with ``sum(rate(...))``. docs/operations.md lists the same metrics.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The producer SDK: publish translation requests and await their translations.
 
 ``TranslationClient`` (async) and ``SyncTranslationClient`` (blocking, for non-async code) share
-one implementation; see the README's "Producer SDK" section.
+one implementation; see docs/sdk.md.
 """
 
 from linguaflow.client.aio import TranslationClient

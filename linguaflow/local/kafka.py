@@ -1,7 +1,7 @@
 """The local Kafka broker: a thin wrapper over ops/kafka/kafka.sh (Maven-fetched jars, KRaft).
 
 The script is part of a checkout, not of the installed package: an installed copy points
-LINGUAFLOW_KAFKA_BOOTSTRAP at a broker it already has (see README, "Installing")."""
+LINGUAFLOW_KAFKA_BOOTSTRAP at a broker it already has (README, "Installing")."""
 
 from __future__ import annotations
 
