@@ -326,8 +326,8 @@ class BrokerFault(Fault):
         if self.kind == "hung":
             self._stop(pid)
             return
-        self._script("kill", "1")  # SIGKILL, waits until it is gone
-        if not process_gone(pid):
+        self._script("kill", "1")  # SIGKILL; returns once the JVM's command line is gone
+        if wait_gone([pid], 30):  # the kernel may still be tearing the process down
             raise RuntimeError(f"the broker (pid {pid}) survived kill -9")
 
     def end(self) -> None:
