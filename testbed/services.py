@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ FAST_COMPACTION = {
     "delete.retention.ms": "100",
 }
 _counter = itertools.count(1)
+# Stack.settings patches os.environ for a moment; tests read it from threads too (asyncio.to_thread),
+# and two patches interleaved restore each other's patched copy: the stack's variables would leak
+# into the process's environment for good.
+_ENV_LOCK = threading.Lock()
 
 
 def scratch_dir(name: str) -> Path:
@@ -138,7 +143,7 @@ class Stack:
 
     @property
     def settings(self) -> Settings:
-        with mock.patch.dict(os.environ, self.env, clear=False):
+        with _ENV_LOCK, mock.patch.dict(os.environ, self.env, clear=False):
             return Settings()
 
     @property
