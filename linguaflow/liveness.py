@@ -25,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from linguaflow.settings import Settings
+
 log = logging.getLogger("linguaflow.liveness")
 
 EXIT_FATAL = 1
@@ -64,6 +66,13 @@ class Liveness:
         self._deadline_thread: threading.Thread | None = None
         self.loop_lag_s = 0.0  # how late the watchdog's last wake-up was
         self._last_tick: float | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Liveness:
+        """The bounds a worker or a sink process runs with."""
+        return cls(
+            shutdown_timeout_s=settings.shutdown_timeout_s, max_loop_lag_s=settings.health_max_loop_lag_s
+        )
 
     # --- shutdown --------------------------------------------------------------------------------
     def begin_shutdown(self, reason: str, *, exit_code: int = 0) -> None:

@@ -133,9 +133,7 @@ def run_sink(settings: Settings) -> int:
 async def _serve(settings: Settings) -> None:
     telemetry = telemetry_for(settings)
     stopping = asyncio.Event()
-    liveness = Liveness(
-        shutdown_timeout_s=settings.shutdown_timeout_s, max_loop_lag_s=settings.health_max_loop_lag_s
-    )
+    liveness = Liveness.for_settings(settings)
 
     def stop(reason: str) -> None:
         liveness.begin_shutdown(reason)

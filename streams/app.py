@@ -101,9 +101,7 @@ class StreamsRuntime:
         self.clock = clock
         self._count_request = telemetry.counter("requests")
         self._count_dedup_here = telemetry.counter("dedup_at_rekey")
-        self.liveness = Liveness(
-            shutdown_timeout_s=settings.shutdown_timeout_s, max_loop_lag_s=settings.health_max_loop_lag_s
-        )
+        self.liveness = Liveness.for_settings(settings)
         self.app = LinguaflowApp(
             settings.app_id,
             broker=settings.kafka_url,

@@ -4,7 +4,6 @@ and commits decided by our ``OffsetTracker``. What this needs of faust's interna
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -12,9 +11,7 @@ import faust
 from linguaflow.kafka import client_config, ssl_context
 from linguaflow.settings import Settings
 from linguaflow.streams.offsets import Hole, OffsetTracker
-from linguaflow.streams.upstream import AgentConsumer, BatchHandler, HoleHandler
-
-Hook = Callable[[], Awaitable[None]]
+from linguaflow.streams.upstream import AgentConsumer, BatchHandler, HoleHandler, Hook
 
 
 def faust_credentials(settings: Settings) -> Any:
