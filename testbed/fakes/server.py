@@ -3,7 +3,8 @@ background thread, so it serves both in-process adapter tests and worker subproc
 
 Each request gets the next scripted ``Reply`` (then the default one). Replies speak the real API's
 format (see ``apis.py``): success, an HTTP error with the API's error body (429 + Retry-After,
-DeepL 456, Google 403 quota, 5xx), a hang (until the client times out or ``release``), garbage, a truncated
+DeepL 456, Google 403 quota, 5xx), a hang (until the client times out or ``release``: then 503), a
+hold (a success, sent at ``release``), garbage, a truncated
 body, the wrong number of translations, or translations that lose a placeholder.
 """
 
@@ -25,7 +26,7 @@ from testbed.fakes.oauth import FakeOAuth
 
 @dataclass(frozen=True)
 class Reply:
-    kind: str = "ok"  # ok | status | hang | garbage | truncated | wrong_count | mangle
+    kind: str = "ok"  # ok | status | hang | hold | garbage | truncated | wrong_count | mangle
     status: int = 200
     retry_after: str | None = None
     message: str = "scripted failure"
@@ -33,6 +34,7 @@ class Reply:
 
 OK = Reply()
 HANG = Reply("hang")
+HOLD = Reply("hold")
 GARBAGE = Reply("garbage")
 TRUNCATED = Reply("truncated")
 WRONG_COUNT = Reply("wrong_count")
@@ -95,7 +97,8 @@ class FakeApi:
         return self
 
     def release(self) -> None:
-        """Hanging calls end now (503, retriable), and later HANG replies no longer hang."""
+        """Hanging calls end now (503, retriable), held ones succeed; later HANG and HOLD replies
+        no longer wait."""
         loop, released = self._loop, self._released
         if loop is None or released is None:
             raise RuntimeError(f"fake {self.spec.name} is not running")
@@ -133,12 +136,13 @@ class FakeApi:
             scripted = self.script.popleft() if self.script and not refused else self.default
             reply = UNAUTHENTICATED if refused else scripted
         spec = self.spec
-        if reply.kind == "hang":
+        if reply.kind in ("hang", "hold"):
             ends = [asyncio.ensure_future(e.wait()) for e in (self._stopping, self._released) if e]
             _, pending = await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             for waiter in pending:
                 waiter.cancel()
-            return web.Response(status=503)
+            if reply.kind == "hang" or self._stopping.is_set():
+                return web.Response(status=503)
         if reply.kind == "status":
             headers = {"Retry-After": reply.retry_after} if reply.retry_after else None
             payload = spec.error(reply.status, reply.message)

@@ -12,6 +12,8 @@ import pytest
 from linguaflow.infra import migrate_db
 from linguaflow.local.postgres import EmbeddedPostgres
 from linguaflow.synthetic import unique_count
+from testbed.fakes.apis import DEEPL
+from testbed.fakes.server import HOLD, FakeApi
 from testbed.services import Stack, free_port, scratch_dir
 from tests.integration.faults import (
     assert_every_request_has_one_correct_row,
@@ -30,26 +32,43 @@ OUTAGE_S = 120 if LONG else 30
 
 
 async def test_sigterm_drains_turns_unready_first_and_exits_zero(stack: Stack) -> None:
-    worker = stack.start_worker("draining").wait_ready()
-    load = asyncio.create_task(
-        stream_requests(stack, 1500, 0.5, seed=41, run_id="drain", chunks=5, pause_s=0.2)
-    )
-    await asyncio.sleep(0.6)
-    worker.proc.send_signal(signal.SIGTERM)
-    seen = []
-    while worker.proc.poll() is None and len(seen) < 200:
-        status = await asyncio.to_thread(ready_status, stack)
-        if status is not None:
-            seen.append(status)
-        await asyncio.sleep(0.02)
-    assert await asyncio.to_thread(worker.proc.wait, 60) == 0, worker.log_tail()
-    assert seen, "the worker stopped serving /ready before it could say it was shutting down"
-    assert all(code == 503 and "shutting down" in reasons for code, reasons in seen), seen
-    await load
-    # A worker started with a backlog is where faust skips records (docs/reliability.md): they
-    # must be read again by this worker, without another restart.
-    stack.start_worker("after-drain").wait_ready()
-    await assert_every_request_has_one_correct_row(stack, "drain-", 1500, unique_count(1500, 0.5))
+    # The provider holds its answers until the test has watched the drain: SIGTERM must wait for
+    # them (they are delivered and their inputs committed), saying "shutting down" on /ready.
+    provider = FakeApi(DEEPL, HOLD).start()
+    try:
+        stack.env.update(
+            {
+                "LINGUAFLOW_PROVIDER": "deepl",
+                "LINGUAFLOW_DEEPL_API_KEY": "drain-test-key:fx",
+                "LINGUAFLOW_DEEPL_BASE_URL": provider.url,
+                "LINGUAFLOW_PROVIDER_TIMEOUT_S": "600",  # the calls are held, they do not fail
+            }
+        )
+        worker = stack.start_worker("draining").wait_ready()
+        await stream_requests(stack, 1500, 0.5, seed=41, run_id="drain", chunks=5, pause_s=0.2)
+        for _ in range(300):
+            if provider.requests:
+                break
+            await asyncio.sleep(0.1)
+        assert provider.requests, worker.log_tail()
+        worker.proc.send_signal(signal.SIGTERM)
+        seen = []
+        for _ in range(20):  # 2 s of a drain held by the provider
+            status = await asyncio.to_thread(ready_status, stack)
+            if status is not None:
+                seen.append(status)
+            await asyncio.sleep(0.1)
+        assert worker.proc.poll() is None, worker.log_tail()  # still draining, not given up
+        assert seen, "the worker stopped serving /ready while it drained"
+        assert all(code == 503 and "shutting down" in reasons for code, reasons in seen), seen
+        provider.release()
+        assert await asyncio.to_thread(worker.proc.wait, 60) == 0, worker.log_tail()
+        # A worker started with a backlog is where faust skips records (docs/reliability.md): they
+        # must be read again by this worker, without another restart.
+        stack.start_worker("after-drain").wait_ready()
+        await assert_every_request_has_one_correct_row(stack, "drain-", 1500, unique_count(1500, 0.5))
+    finally:
+        provider.stop()
 
 
 async def test_kill_9_five_times_under_load_loses_nothing_and_recovers_the_cache(stack: Stack) -> None:
