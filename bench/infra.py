@@ -152,11 +152,11 @@ KAFKA_SEGMENT = re.compile(r"\d{20}\.log")  # a broker's data file (records), no
 
 
 def keep_dir(src: Path, dst: Path) -> None:
-    """Copy the processes' logs (workers, broker, Postgres) into the report folder before the
-    scratch dir goes. Kafka's segment files end in ``.log`` too and are left out: a full run
+    """Copy the processes' logs (workers, broker, Postgres) and py-spy samples into the report
+    folder before the scratch dir goes. Kafka's segment files end in ``.log`` too and are left out: a full run
     holds gigabytes of them (copying them once filled the disk and lost the run's report)."""
     dst.mkdir(parents=True, exist_ok=True)
-    for log in src.rglob("*.log"):
+    for log in [*src.rglob("*.log"), *src.rglob("*.pyspy")]:
         if not KAFKA_SEGMENT.fullmatch(log.name):
             shutil.copy(log, dst / f"{log.parent.name}-{log.name}")
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.fmt import num, ratio
+from bench.report_peer import PEER_NOTE, peer_table
 from bench.report_runs import paced_table, runs_table, steal_note
 from bench.report_scale import cluster_table, scaling_note, scaling_table
 
@@ -17,6 +18,26 @@ class Target:
     measured: str
     ratio: float | None
     passed: bool
+
+
+def peer_targets(peer: dict[str, Any]) -> list[Target]:
+    """At each duplicate ratio: at least 1.5x the peer's requests/s, with less CPU per request
+    summed over every process (ours, the broker, Postgres)."""
+    targets = []
+    for run in peer.values():
+        lf, qx = run["linguaflow"], run["quix"]
+        cpu = lf["cpu_ms_per_request"]["total"], qx["cpu_ms_per_request"]["total"]
+        targets.append(
+            Target(
+                f"vs the Quix Streams build at {run['dup_ratio']:.0%} duplicates",
+                ">= 1.5x its req/s, less CPU/request",
+                f"{lf['requests_per_s']:.0f} vs {qx['requests_per_s']:.0f} req/s; "
+                f"{1000 * cpu[0]:.0f} vs {1000 * cpu[1]:.0f} µs CPU/request",
+                run["speedup"],
+                run["speedup"] >= 1.5 and cpu[0] < cpu[1],
+            )
+        )
+    return targets
 
 
 def rss_drift(samples: list[list[float]]) -> float | None:
@@ -39,16 +60,18 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
     raw, e2e, rec = report["raw"], report["end_to_end"], report["recovery"]
     runs = e2e["runs"]
     targets = []
-    r = ratio(runs["dup90"]["requests_per_s"], raw["pass_through"]["msg_per_s"])
+    shape = raw["same_shape"]["msg_per_s"]
+    r = ratio(runs["dup90"]["requests_per_s"], shape)
     targets.append(
         Target(
-            "end-to-end at 90 % duplicates vs raw pass-through",
+            "end-to-end at 90 % duplicates vs the pipeline's shape with nothing else",
             ">= 0.50",
-            f"{runs['dup90']['requests_per_s']:.0f} req/s vs {raw['pass_through']['msg_per_s']:.0f} msg/s",
+            f"{runs['dup90']['requests_per_s']:.0f} req/s vs {shape:.0f} msg/s",
             r,
             r is not None and r >= 0.5,
         )
     )
+    targets += peer_targets(report.get("peer", {}))
     pg = raw["postgres"]
     r = ratio(pg["sink_rows_per_s"], pg["copy_rows_per_s"])
     targets.append(
@@ -231,6 +254,12 @@ def markdown(report: dict[str, Any]) -> str:
         "## Three brokers (one host: the three nodes share its cores)",
         "",
         *cluster_table(raw, report["scaling"]["workers_1"], report["cluster"]),
+        "",
+        "## The peer: a Quix Streams build of the same pipeline (bench/quix_pipeline.py)",
+        "",
+        peer_table(report.get("peer", {})),
+        "",
+        PEER_NOTE,
         "",
         "## Recovery",
         "",

@@ -25,6 +25,7 @@ SECTIONS = (
     "scaling",
     "cluster",
     "recovery",
+    "peer",
     "targets",
 )
 HEADINGS = (
@@ -35,6 +36,7 @@ HEADINGS = (
     "## Provider latency models",
     "## Scaling",
     "## Three brokers",
+    "## The peer: a Quix Streams build",
     "## Recovery",
     "## Not measured",
 )
@@ -59,7 +61,7 @@ def _bench(tmp_path: Path, *args: str) -> tuple[Path, str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -107,12 +109,21 @@ def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
         assert set(shape["exit_codes"]) == {0}, name
         assert 0 < shape["cpu_ms_per_request"] < shape["machine_cpu_ms_per_request"], name
         assert 0 < shape["machine_busy"] <= 1, name
-    assert len(report["targets"]) == 7
+    assert set(report["peer"]) == {"peer0", "peer90"}
+    for name, run in report["peer"].items():
+        assert run["requests"] == report["environment"]["peer_requests"]
+        for system in ("linguaflow", "quix"):
+            assert run[system]["complete"], (name, system)
+            assert run[system]["exit_code"] == 0, (name, system)
+            assert run["translations"][system] == run["unique_keys"], (name, system)
+            cpu = run[system]["cpu_ms_per_request"]
+            assert 0 < cpu["own"] < cpu["total"], (name, system)
+    assert len(report["targets"]) == 9
     assert all(isinstance(t["passed"], bool) for t in report["targets"])
     markdown = (out / "report.md").read_text()
     for heading in HEADINGS:
         assert heading in markdown
-    assert markdown.count("PASS") + markdown.count("FAIL") >= 7
+    assert markdown.count("PASS") + markdown.count("FAIL") >= 9
     for plot in report["plots"]:
         assert (out / plot).stat().st_size > 1000
     assert report["end_to_end"]["worker_exit_code"] == 0

@@ -1,0 +1,72 @@
+"""Where a process's CPU goes, by stage of the pipeline: py-spy samples (``--format raw``: one
+collapsed stack and its count per line, root first) attributed to the innermost frame that names
+a stage. Each system has its own rules; a sample no rule claims is the framework's or the event
+loop's ("other")."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+# (stage, substrings of a frame "function (file:line)"), the first rule a frame matches wins.
+Rules = tuple[tuple[str, tuple[str, ...]], ...]
+
+LINGUAFLOW: Rules = (
+    ("decode and validate", ("schemas/request.py", "schemas/_fields.py", "schemas/_frozen.py")),
+    ("keying", ("streams/keying.py", "schemas/cache_key.py", "linguaflow/partitioner.py")),
+    ("provider", ("streams/providers/",)),
+    ("sink", ("/sinks/", "asyncpg/")),
+    ("produce", ("aiokafka/producer/", "streams/batch_send.py", "linguaflow/kafka.py")),
+    ("consume", ("aiokafka/consumer/", "aiokafka/record/", "streams/upstream.py")),
+    ("results and cache", ("schemas/result.py", "streams/cache_store.py", "streams/outcomes.py")),
+    ("dedup", ("streams/dedup.py", "streams/singleflight.py", "streams/batching.py", "streams/ttl.py")),
+    ("offsets", ("streams/offsets.py", "streams/input_offsets.py")),
+    ("telemetry", ("linguaflow/telemetry.py", "linguaflow/metrics.py", "opentelemetry/")),
+    ("agents", ("streams/app.py", "streams/faust_app.py")),
+)
+
+QUIX: Rules = (
+    ("decode and validate", ("schemas/request.py", "schemas/_fields.py", "schemas/_frozen.py")),
+    ("keying", ("schemas/cache_key.py",)),
+    ("provider", ("streams/providers/",)),
+    ("sink", ("quixstreams/sinks/", "psycopg2/")),
+    ("serialize", ("quixstreams/models/serializers/",)),
+    ("state", ("quixstreams/state/", "rocksdict")),
+    ("produce", ("quixstreams/kafka/producer.py", "quixstreams/rowproducer.py")),
+    (
+        "consume",
+        ("quixstreams/kafka/consumer.py", "quixstreams/rowconsumer.py", "quixstreams/models/rows.py"),
+    ),
+    ("checkpoint", ("quixstreams/checkpointing/",)),
+    ("pipeline", ("bench/quix_pipeline.py",)),
+    ("dataframe", ("quixstreams/dataframe/", "quixstreams/core/")),
+)
+
+
+def stage_of(stack: list[str], rules: Rules) -> str:
+    for frame in reversed(stack):
+        for stage, marks in rules:
+            if any(mark in frame for mark in marks):
+                return stage
+    return "other"
+
+
+def split(raw: str, rules: Rules) -> dict[str, float]:
+    """Each stage's share of the samples (0-1), largest first."""
+    counts: Counter[str] = Counter()
+    for line in raw.splitlines():
+        stack, _, n = line.rpartition(" ")
+        if stack and n.isdigit():
+            counts[stage_of(stack.split(";"), rules)] += int(n)
+    total = sum(counts.values())
+    return {stage: n / total for stage, n in counts.most_common()} if total else {}
+
+
+def py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """Sample ``pid`` (100 Hz, on-CPU only) into ``out`` until the returned process is stopped
+    with SIGINT."""
+    spy = Path(sys.executable).with_name("py-spy")
+    argv = [str(spy), "record", "-p", str(pid), "-r", "100", "-f", "raw", "-o", str(out), "--nonblocking"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
