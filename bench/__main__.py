@@ -95,6 +95,10 @@ async def measure(
         "same_shape": await metered(same_shape(settings, raw_n)),
         "postgres": await metered(postgres_writes(settings, pg_n, settings.sink_batch_rows)),
     }
+    # The peer right after the raw baselines: both drain a filled topic on a machine with nothing
+    # else started yet (the three-node cluster, once started, stays up to the end).
+    print("the peer", flush=True)
+    peer = await run_peer(infra, peer_n)
     print("end to end", flush=True)
     e2e = await run_end_to_end(infra, requests, profile_to)
     print("provider latency models", flush=True)
@@ -105,8 +109,6 @@ async def measure(
     cluster = await run_cluster(infra, requests, payloads)
     print("recovery", flush=True)
     recovery = await run_recovery(infra, entries)
-    print("the peer", flush=True)
-    peer = await run_peer(infra, peer_n)
     return {
         "environment": {
             **environment(

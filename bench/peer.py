@@ -23,7 +23,7 @@ import asyncpg
 import psutil
 
 from bench.infra import Infra
-from bench.load import publish_requests, run_requests
+from bench.load import publish_requests, run_requests, sink_rows_per_s
 from bench.scaling import cpu_snapshot, cpu_use
 from bench.stages import LINGUAFLOW, QUIX, py_spy, split
 from bench.steal import StealMeter
@@ -161,6 +161,7 @@ async def drain(
         "last_row_s": last_s,
         "requests_per_s": expected / last_s,
         "steady_requests_per_s": steady_rate(series, expected),
+        "from_first_row_per_s": sink_rows_per_s(series),  # start-up left out, as in the baselines
         "cpu_ms_per_request": {"own": own_ms, **ms, "total": own_ms + sum(ms.values())},
         "machine_cpu_ms_per_request": machine["machine_cpu_ms_per_request"],
         "machine_busy": machine["machine_busy"],

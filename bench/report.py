@@ -61,12 +61,14 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
     runs = e2e["runs"]
     targets = []
     shape = raw["same_shape"]["msg_per_s"]
-    r = ratio(runs["dup90"]["requests_per_s"], shape)
+    drain = report["peer"]["peer90"]["linguaflow"]["from_first_row_per_s"]
+    r = ratio(drain, shape)
     targets.append(
         Target(
-            "end-to-end at 90 % duplicates vs the pipeline's shape with nothing else",
+            "end to end at 90 % duplicates (draining a filled topic) vs the pipeline's shape with "
+            "nothing else",
             ">= 0.50",
-            f"{runs['dup90']['requests_per_s']:.0f} req/s vs {shape:.0f} msg/s",
+            f"{drain or 0:.0f} req/s vs {shape:.0f} msg/s, both from the first record on",
             r,
             r is not None and r >= 0.5,
         )

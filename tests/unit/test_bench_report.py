@@ -140,6 +140,18 @@ def _report(samples: list[list[float]]) -> dict[str, Any]:
             "ready_empty_s": 2.0,
         },
         "end_to_end": {"runs": RUNS, "process": samples},
+        "peer": {
+            "peer90": {
+                "dup_ratio": 0.9,
+                "speedup": 2.0,
+                "linguaflow": {
+                    "from_first_row_per_s": 12_000.0,
+                    "requests_per_s": 10_000.0,
+                    "cpu_ms_per_request": {"total": 0.1},
+                },
+                "quix": {"requests_per_s": 5_000.0, "cpu_ms_per_request": {"total": 0.2}},
+            }
+        },
     }
 
 
@@ -150,6 +162,10 @@ def test_the_leak_check_spans_every_all_hit_run_and_the_latency_target_is_at_hal
     leak = "worker RSS flat over the all-hit runs (no new keys: a leak check)"
     assert ok[leak].passed
     assert not {t.name: t for t in evaluate(_report(grows_late))}[leak].passed  # +25 % in the 75 % run
+    drain = ok[
+        "end to end at 90 % duplicates (draining a filled topic) vs the pipeline's shape with nothing else"
+    ]
+    assert (drain.ratio, drain.passed) == (0.6, True)
     latency = ok["cache-hit p99 produce->result at half the warm maximum"]
     assert latency.measured == "p99 25 ms at 6000 req/s"
     assert latency.passed
