@@ -51,6 +51,31 @@ class Translated:
     cost: float
 
 
+def with_text(job: TranslationJob, text: str) -> TranslationJob:
+    """``dataclasses.replace(job, text=text)`` without its walk over the fields (2.4 against 1.0 µs),
+    and the job itself when the text is the same: once or twice for every text sent."""
+    if text == job.text:
+        return job
+    return TranslationJob(
+        job.cache_key,
+        text,
+        job.source_lang,
+        job.target_lang,
+        job.format,
+        job.formality,
+        job.glossary,
+        job.context,
+        job.provider,
+    )
+
+
+def translated_as(out: Translated, text: str) -> Translated:
+    """``out`` with ``text`` (see ``with_text``)."""
+    if text == out.text:
+        return out
+    return Translated(out.cache_key, text, out.billed_chars, out.provider, out.model, out.cost)
+
+
 def answer(
     provider: Provider, job: TranslationJob, text: str, billed_chars: int, cost: float | None = None
 ) -> Translated:

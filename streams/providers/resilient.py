@@ -14,7 +14,7 @@ import asyncio
 import random
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from linguaflow.errors import ConfigError, InvalidRequest, LinguaflowError, ProviderError
 from linguaflow.retry import backoff_ms
@@ -29,6 +29,8 @@ from linguaflow.streams.providers.base import (
     TranslationJob,
     check_answers,
     create_provider,
+    translated_as,
+    with_text,
 )
 from linguaflow.streams.ratelimit import TokenBucket
 from linguaflow.telemetry import Telemetry
@@ -198,7 +200,7 @@ class ResilientProvider:
                     mangled.append(job)
                     problem = member.last_error = f"{exc.reason}: {exc}"
                     continue
-                done[job.cache_key] = replace(out, text=text)
+                done[job.cache_key] = translated_as(out, text)
             if not mangled:
                 return
             if attempt == self._config.attempts:
@@ -214,7 +216,7 @@ class ResilientProvider:
         name = member.provider.name
         self._telemetry.count("provider_calls", provider=name)
         self._telemetry.count("provider_texts", len(jobs), provider=name)
-        wire = [replace(job, text=masks[job.cache_key].text) for job in jobs]
+        wire = [with_text(job, masks[job.cache_key].text) for job in jobs]
         try:
             answers = await member.provider.translate(wire)
         except LinguaflowError:

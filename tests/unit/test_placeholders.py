@@ -146,3 +146,17 @@ def test_mismatch_is_a_retriable_provider_error() -> None:
     assert caught.value.retriable
     assert caught.value.reason == "placeholder_mismatch"
     assert "{name}" in str(caught.value)
+
+
+@given(PROSE, st.sampled_from(["", "a > b", "{x}", "%s", "<b>", "&amp;", "R&D"]))
+def test_plain_prose_passes_as_it_is_and_anything_special_is_scanned(prose: str, special: str) -> None:
+    assert mask(prose) == Masked(prose, (), ())
+    assert unmask(mask(prose), prose) == prose
+    text = prose + special
+    masked = mask(text)
+    assert unmask(masked, masked.text) == text
+    if special:
+        assert masked.text != text  # escaped or tokenised
+    if not masked.pieces and special:
+        with pytest.raises(PlaceholderMismatch):
+            unmask(masked, masked.text + "{invented}")

@@ -4,6 +4,7 @@ retries with Retry-After, fallback chains, circuit breakers, token buckets, rout
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import fields, replace
 
 import pytest
 
@@ -16,6 +17,8 @@ from linguaflow.streams.providers.base import (
     Translated,
     TranslationJob,
     answer,
+    translated_as,
+    with_text,
 )
 from linguaflow.streams.providers.resilient import (
     ResilienceConfig,
@@ -279,3 +282,12 @@ def test_batches_honour_the_operators_cap_under_the_providers_own_limits() -> No
     assert Env(Scripted("a")).provider.limits.max_texts == 10  # the provider's own limit
     assert Env(Scripted("a"), batch_max=4).provider.limits.max_texts == 4
     assert Env(Scripted("a"), batch_max=50).provider.limits.max_texts == 10
+
+
+def test_with_text_and_translated_as_are_replace_for_every_field() -> None:
+    job = TranslationJob(*(f"value-{f.name}" for f in fields(TranslationJob)))
+    assert with_text(job, "other") == replace(job, text="other")
+    assert with_text(job, job.text) is job
+    out = Translated("key", "text", 7, "deepl", "deepl/1", 0.25)
+    assert translated_as(out, "other") == replace(out, text="other")
+    assert translated_as(out, "text") is out
