@@ -119,7 +119,7 @@ class DedupEngine:
         waiter = Waiter(keyed, ack)
         entry, expired = self._lookup(keyed)
         if entry is not None:
-            await self._emit(waiter, entry, cache_hit=True, coalesced=False)
+            self._emit(waiter, entry, cache_hit=True, coalesced=False)
             return
         if expired:
             del self._cache[keyed.cache_key]  # the table writes the tombstone
@@ -264,7 +264,7 @@ class DedupEngine:
             entry = new_entry(waiters[0].keyed.request, out, now_ms=now)
             self._cache[out.cache_key] = encode(entry)
             for i, waiter in enumerate(waiters):
-                await self._emit(waiter, entry, cache_hit=False, coalesced=i > 0)
+                self._emit(waiter, entry, cache_hit=False, coalesced=i > 0)
 
     async def _fail(self, batch: list[TranslationJob], problem: LinguaflowError) -> None:
         """Dead-letter every request still waiting on these jobs (the completed ones are gone)."""
@@ -281,7 +281,7 @@ class DedupEngine:
                 fut = await self._outbox.dead_letter(encode_request(waiter.keyed.request), letter)
                 self._ack_when_delivered(fut, waiter.ack)
 
-    async def _emit(self, waiter: Waiter, entry: CacheEntry, *, cache_hit: bool, coalesced: bool) -> None:
+    def _emit(self, waiter: Waiter, entry: CacheEntry, *, cache_hit: bool, coalesced: bool) -> None:
         result = result_for(
             waiter.keyed.request,
             entry,
