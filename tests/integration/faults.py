@@ -26,6 +26,7 @@ from linguaflow.local.postgres import EmbeddedPostgres
 from linguaflow.produce import publish
 from linguaflow.schemas import decode_result
 from linguaflow.synthetic import synthetic_requests
+from testbed.fakes.server import FakeApi
 from testbed.services import Broker, Stack, free_port
 from tests.integration.runs import ROWS_FOR
 
@@ -144,6 +145,17 @@ async def assert_every_request_has_one_correct_row(
         " WHERE t.cache_key IS NULL"
     )
     assert orphans == 0
+
+
+def slow_deepl_env(provider: FakeApi) -> dict[str, str]:
+    """A stack's settings for a worker whose provider is ``provider`` (a fake DeepL that holds or
+    hangs its calls): the calls wait, they do not time out."""
+    return {
+        "LINGUAFLOW_PROVIDER": "deepl",
+        "LINGUAFLOW_DEEPL_API_KEY": "slow-deepl-key:fx",
+        "LINGUAFLOW_DEEPL_BASE_URL": provider.url,
+        "LINGUAFLOW_PROVIDER_TIMEOUT_S": "600",
+    }
 
 
 def ready_status(stack: Stack, timeout_s: float = 2) -> tuple[int, list[str]] | None:

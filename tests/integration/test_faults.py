@@ -20,6 +20,7 @@ from tests.integration.faults import (
     provider_translations_per_key,
     ready_async,
     ready_status,
+    slow_deepl_env,
     stream_requests,
 )
 
@@ -36,14 +37,7 @@ async def test_sigterm_drains_turns_unready_first_and_exits_zero(stack: Stack) -
     # them (they are delivered and their inputs committed), saying "shutting down" on /ready.
     provider = FakeApi(DEEPL, HOLD).start()
     try:
-        stack.env.update(
-            {
-                "LINGUAFLOW_PROVIDER": "deepl",
-                "LINGUAFLOW_DEEPL_API_KEY": "drain-test-key:fx",
-                "LINGUAFLOW_DEEPL_BASE_URL": provider.url,
-                "LINGUAFLOW_PROVIDER_TIMEOUT_S": "600",  # the calls are held, they do not fail
-            }
-        )
+        stack.env.update(slow_deepl_env(provider))
         worker = stack.start_worker("draining").wait_ready()
         await stream_requests(stack, 1500, 0.5, seed=41, run_id="drain", chunks=5, pause_s=0.2)
         for _ in range(300):

@@ -12,7 +12,12 @@ import pytest
 from testbed.fakes.apis import DEEPL
 from testbed.fakes.server import HANG, OK, FakeApi
 from testbed.services import Stack
-from tests.integration.faults import assert_every_request_has_one_correct_row, ready_status, stream_requests
+from tests.integration.faults import (
+    assert_every_request_has_one_correct_row,
+    ready_status,
+    slow_deepl_env,
+    stream_requests,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -38,10 +43,7 @@ async def test_a_stalled_worker_turns_unready_and_recovers_when_the_stall_ends(s
     try:
         stack.env.update(
             {
-                "LINGUAFLOW_PROVIDER": "deepl",
-                "LINGUAFLOW_DEEPL_API_KEY": "stall-test-key:fx",
-                "LINGUAFLOW_DEEPL_BASE_URL": provider.url,
-                "LINGUAFLOW_PROVIDER_TIMEOUT_S": "600",  # the call hangs, it does not fail
+                **slow_deepl_env(provider),
                 "LINGUAFLOW_PROVIDER_MAX_INFLIGHT_BATCHES": "1",
                 "LINGUAFLOW_USER_REQUESTS_PER_MIN": "0",
                 "LINGUAFLOW_STALL_AFTER_S": "3",
