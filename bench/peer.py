@@ -27,10 +27,11 @@ from bench.load import publish_requests, run_requests, sink_rows_per_s
 from bench.scaling import cpu_snapshot, cpu_use
 from bench.stages import LINGUAFLOW, QUIX, py_spy, split
 from bench.steal import StealMeter
+from linguaflow.demo import stop_worker
 from linguaflow.kafka import ensure_topics
 from linguaflow.settings import Settings
 from linguaflow.synthetic import unique_count
-from testbed.services import Stack
+from testbed.services import Stack, postmaster_pid
 
 PEER_RATIOS = (0.0, 0.9)
 POLL_S = 0.25
@@ -54,17 +55,6 @@ def tree_cpu_s(pid: int) -> float:
         return 0.0
 
 
-def broker_pid(infra: Infra) -> int:
-    assert infra.broker is not None
-    assert infra.broker.data_dir is not None
-    return int(next(infra.broker.data_dir.rglob("kafka.pid")).read_text().strip())
-
-
-def postmaster_pid(infra: Infra) -> int:
-    assert infra.postgres is not None
-    return int((infra.postgres.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-
-
 class QuixProcess:
     """``python -m bench.quix_pipeline`` on a stack's broker, request topic and database."""
 
@@ -79,12 +69,7 @@ class QuixProcess:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def stop(self, timeout_s: float = 30) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+        return stop_worker(self.proc, timeout_s)
 
 
 async def count_rows(db_url: str, table: str, expected: int, started: float) -> list[tuple[float, int]]:
@@ -125,7 +110,9 @@ async def drain(
 ) -> dict[str, Any]:
     """Start ``system`` on the filled topic and measure it until every request is a row; with
     ``profile``, its processes' CPU split by stage (py-spy)."""
-    pids = {"broker": broker_pid(infra), "postgres": postmaster_pid(infra)}
+    assert infra.broker is not None
+    assert infra.postgres is not None
+    pids = {"broker": infra.broker.pid(), "postgres": postmaster_pid(infra.postgres)}
     before_peers = {name: tree_cpu_s(pid) for name, pid in pids.items()}
     before_machine, meter = cpu_snapshot([]), StealMeter()
     started = time.monotonic()

@@ -73,7 +73,7 @@ def evaluate(report: dict[str, Any]) -> list[Target]:
             r is not None and r >= 0.5,
         )
     )
-    targets += peer_targets(report.get("peer", {}))
+    targets += peer_targets(report["peer"])
     pg = raw["postgres"]
     r = ratio(pg["sink_rows_per_s"], pg["copy_rows_per_s"])
     targets.append(
@@ -259,7 +259,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## The peer: a Quix Streams build of the same pipeline (bench/quix_pipeline.py)",
         "",
-        peer_table(report.get("peer", {})),
+        peer_table(report["peer"]),
         "",
         PEER_NOTE,
         "",

@@ -30,6 +30,7 @@ from prometheus_client.samples import Sample
 
 from linguaflow.demo import start_worker, stop_worker, wait_ready
 from linguaflow.infra import migrate_db
+from linguaflow.local.postgres import EmbeddedPostgres
 from linguaflow.settings import REPO_ROOT, Settings
 
 KAFKA_SCRIPT = REPO_ROOT / "ops" / "kafka" / "kafka.sh"
@@ -92,6 +93,16 @@ class Broker:
             text=True,
             timeout=180,
         )
+
+    def pid(self) -> int:
+        """The single node's JVM (its pid file: <data>/single/kafka.pid)."""
+        assert self.data_dir is not None, "an external broker is not ours to control"
+        return int((self.data_dir / "single" / "kafka.pid").read_text().strip())
+
+
+def postmaster_pid(server: EmbeddedPostgres) -> int:
+    """The embedded Postgres' postmaster (the first line of its postmaster.pid)."""
+    return int((server.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
 
 
 def _free_block(size: int) -> int:

@@ -27,7 +27,7 @@ from linguaflow.produce import publish
 from linguaflow.schemas import decode_result
 from linguaflow.synthetic import synthetic_requests
 from testbed.fakes.server import FakeApi
-from testbed.services import Broker, Stack, free_port
+from testbed.services import Broker, Stack, free_port, postmaster_pid
 from tests.integration.runs import ROWS_FOR
 
 
@@ -255,10 +255,6 @@ def _wait_port(port: int, timeout_s: float = 30) -> None:
     raise RuntimeError(f"nothing accepts connections on port {port} after {timeout_s:.0f}s")
 
 
-def postmaster_pid(server: EmbeddedPostgres) -> int:
-    return int((server.data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
-
-
 def start_own_postgres(home: Path) -> EmbeddedPostgres:
     """A private Postgres whose postmaster is our child (see above); stop it with stop_own_postgres."""
     set_child_subreaper(True)
@@ -323,8 +319,7 @@ class BrokerFault(Fault):
         self.broker = broker
 
     def pid(self) -> int:
-        assert self.broker.data_dir is not None
-        return int((self.broker.data_dir / "single" / "kafka.pid").read_text().strip())
+        return self.broker.pid()
 
     def _script(self, *args: str) -> None:
         proc = self.broker.script(*args)
