@@ -32,6 +32,7 @@ from bench.report import as_dicts, evaluate, markdown
 from bench.report_peer import peer_table, stages_table
 from bench.scaling import run_scaling
 from bench.steal import metered
+from linguaflow.settings import Settings
 
 OUT = Path(__file__).resolve().parent / "out"
 # (requests, raw messages, raw Postgres rows, recovery entries)
@@ -71,7 +72,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "with py-spy for the CPU split by stage (slower)",
     )
     run.add_argument(
-        "--cache-store", choices=["memory", "disk"], default="memory", help="the workers' CACHE_STORE"
+        "--cache-store",
+        choices=["memory", "disk"],
+        default=Settings.model_fields["cache_store"].default,
+        help="the workers' CACHE_STORE (default: the product's)",
     )
     run.add_argument("--out", type=Path, default=OUT, help="parent folder of the report folder")
     return parser.parse_args(argv)

@@ -31,7 +31,7 @@ BENCH_ENV = {
 
 
 class Infra:
-    def __init__(self, cache_store: str = "memory") -> None:
+    def __init__(self, cache_store: str) -> None:
         self.cache_store = cache_store  # the workers' CACHE_STORE
         self.home = scratch_dir("bench")
         self.broker: Broker | None = None

@@ -230,8 +230,9 @@ class Settings(ClientSettings):
         description="how often a worker deletes (tombstones) the expired entries of its partitions",
     )
     cache_store: Literal["memory", "disk"] = Field(
-        default="memory",
-        description="where a worker keeps the cache table: `memory`, or `disk` (RocksDB; see "
+        default="disk",
+        description="where a worker keeps the cache table: `disk` (RocksDB in a fixed memory budget) "
+        "or `memory` (every entry in the heap: faster, unbounded; see "
         "[Cache store](replay.md#cache-store-memory-or-disk))",
     )
     cache_dir: Path | None = Field(
