@@ -356,14 +356,15 @@ class Settings(ClientSettings):
     # --- Tracing ---------------------------------------------------------------------------------
     otlp_endpoint: str | None = Field(
         default=None,
-        description="OTLP/HTTP collector base URL, e.g. `http://otel-collector:4318` (spans go to "
-        "`/v1/traces`; unset: tracing off)",
+        description="an alias of `OTEL_EXPORTER_OTLP_ENDPOINT`, which wins: an OTLP/HTTP collector base "
+        "URL, e.g. `http://otel-collector:4318` (see [Tracing](operations.md#tracing))",
     )
     trace_sample_ratio: float = Field(
         default=1.0,
         ge=0,
         le=1,
-        description="share of new traces sampled (a producer's sampled `traceparent` is always followed)",
+        description="share of new traces sampled (a producer's sampled `traceparent` is always "
+        "followed), when `OTEL_TRACES_SAMPLER` is unset",
     )
 
     def price_per_char(self, provider: str) -> float:

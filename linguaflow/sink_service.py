@@ -131,7 +131,7 @@ def run_sink(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings) -> None:
-    telemetry = telemetry_for(settings)
+    telemetry = telemetry_for(settings, "sink")
     stopping = asyncio.Event()
     liveness = Liveness.for_settings(settings)
 

@@ -7,13 +7,15 @@ Business code calls ``count``, ``observe`` (histograms), ``gauge``, ``timed``, `
 (every result counts and observes): OpenTelemetry reads the counters when it collects, and the
 histograms are exported into the same Prometheus registry by ``_Histograms``.
 
-Traces follow the W3C ``traceparent`` carried in Kafka headers and go to an OTLP/HTTP collector
-when ``LINGUAFLOW_OTLP_ENDPOINT`` is set; without it the tracer is a no-op that still passes an
-incoming ``traceparent`` through unchanged.
+Traces follow the W3C ``traceparent`` carried in Kafka headers and go to an OTLP collector when
+one is configured (linguaflow/tracing.py); without one the tracer is a no-op that still passes an
+incoming ``traceparent`` through unchanged. ``/metrics`` also has the process's own series
+(``process_*``: CPU, RSS, open fds; ``python_gc_*``; ``python_info``).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -23,23 +25,26 @@ from itertools import accumulate
 from typing import Any, Protocol
 
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from linguaflow.errors import LinguaflowError
 from linguaflow.metrics import METRICS, MetricSpec
 from linguaflow.settings import Settings
+from linguaflow.tracing import Component, trace_setup, tracer_provider
 
 Readings = Iterable[tuple[Mapping[str, str], float]]
 SeriesKey = tuple[tuple[str, str], ...]  # a series' attributes, sorted by name
@@ -57,6 +62,8 @@ class Add(Protocol):
 class Telemetry:
     def __init__(self, *, tracer_provider: trace.TracerProvider | None = None) -> None:
         self._registry = CollectorRegistry(auto_describe=True)
+        for process_collector in (ProcessCollector, GCCollector, PlatformCollector):
+            process_collector(registry=self._registry)  # process_*, python_gc_*, python_info
         reader = PrometheusMetricReader(
             disable_target_info=True, scope_info_enabled=False, registry=self._registry
         )
@@ -281,17 +288,11 @@ class _Histograms(Collector):
             yield histogram.family()
 
 
-def telemetry_for(settings: Settings) -> Telemetry:
-    """The worker's telemetry: Prometheus metrics always, OTLP traces when an endpoint is set."""
-    if not settings.otlp_endpoint:
-        return Telemetry()
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": "linguaflow"}),
-        sampler=ParentBased(TraceIdRatioBased(settings.trace_sample_ratio)),
-    )
-    endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    return Telemetry(tracer_provider=provider)
+def telemetry_for(settings: Settings, component: Component) -> Telemetry:
+    """A process's telemetry: Prometheus metrics always, OTLP traces when configured (see
+    linguaflow/tracing.py)."""
+    setup = trace_setup(os.environ, settings, component)
+    return Telemetry(tracer_provider=None if setup is None else tracer_provider(setup))
 
 
 def _context(traceparent: str | None) -> Any:

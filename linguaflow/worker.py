@@ -39,7 +39,7 @@ log = logging.getLogger("linguaflow.worker")
 
 
 def build_runtime(settings: Settings) -> StreamsRuntime:
-    telemetry = telemetry_for(settings)
+    telemetry = telemetry_for(settings, "worker")
     provider = build_resilient(settings, telemetry=telemetry, clock=wall_ms)
     runtime = StreamsRuntime(settings, provider, telemetry)
     app = runtime.app

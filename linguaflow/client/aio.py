@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self, Unpack
 
+from opentelemetry import trace
+
 from linguaflow.client.build import ENTROPY_BYTES, RequestFields, build_request, request_fields
 from linguaflow.client.listener import ReplyListener
 from linguaflow.client.replies import PendingReplies, Translation
+from linguaflow.client.tracing import client_tracer, publishing
 from linguaflow.errors import InfraError, LinguaflowError, TranslationTimeout
 from linguaflow.kafka import Publisher, existing_partitions
 from linguaflow.schemas import TranslationRequest, encode_request
@@ -34,13 +37,16 @@ class TranslationClient:
         linger_ms: int = 5,
         clock: Callable[[], float] = time.time,
         entropy: Callable[[int], bytes] = os.urandom,
+        tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
-        """``settings``: the client's (``LINGUAFLOW_*`` environment variables when not given)."""
+        """``settings``: the client's (``LINGUAFLOW_*`` environment variables when not given).
+        ``tracer_provider``: where the publish spans go (default: the app's global one, if set)."""
         settings = settings or ClientSettings()
         self.settings = settings
         self.default_timeout_s = default_timeout_s
         self._clock = clock
         self._entropy = entropy
+        self._tracer = client_tracer(tracer_provider)
         self._publisher = Publisher(settings, linger_ms=linger_ms)
         self._pending = PendingReplies()
         self._listener = ReplyListener(settings, self._pending)
@@ -115,10 +121,14 @@ class TranslationClient:
     async def _send(self, requests: list[TranslationRequest]) -> None:
         self._check_running()
         topic = self.settings.requests_topic
-        deliveries = [
-            await self._publisher.send(topic, encode_request(r), key=r.request_id.encode()) for r in requests
-        ]
-        await asyncio.gather(*deliveries)
+        with publishing(self._tracer, topic, len(requests)) as headers:
+            deliveries = [
+                await self._publisher.send(
+                    topic, encode_request(r), key=r.request_id.encode(), headers=headers
+                )
+                for r in requests
+            ]
+            await asyncio.gather(*deliveries)
 
     def _check_running(self) -> None:
         if not self._started:

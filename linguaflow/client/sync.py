@@ -13,6 +13,8 @@ from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar
 
+from opentelemetry import trace
+
 from linguaflow.client.aio import TranslationClient
 from linguaflow.errors import InfraError
 from linguaflow.settings import ClientSettings
@@ -36,10 +38,18 @@ def _blocking(
 
 class SyncTranslationClient:
     def __init__(
-        self, settings: ClientSettings | None = None, *, default_timeout_s: float = 30.0, linger_ms: int = 5
+        self,
+        settings: ClientSettings | None = None,
+        *,
+        default_timeout_s: float = 30.0,
+        linger_ms: int = 5,
+        tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
-        """The arguments mean what they mean for ``TranslationClient``; nothing starts yet."""
+        """The arguments mean what they mean for ``TranslationClient``; nothing starts yet. A call
+        runs in the calling thread's context (``contextvars``): its current span is the parent of
+        the publish span."""
         self._settings = settings or ClientSettings()
+        self._tracer_provider = tracer_provider
         self._default_timeout_s = default_timeout_s
         self._linger_ms = linger_ms
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -60,7 +70,10 @@ class SyncTranslationClient:
 
     async def _create(self) -> TranslationClient:
         client = TranslationClient(
-            self._settings, default_timeout_s=self._default_timeout_s, linger_ms=self._linger_ms
+            self._settings,
+            default_timeout_s=self._default_timeout_s,
+            linger_ms=self._linger_ms,
+            tracer_provider=self._tracer_provider,
         )
         await client.start()
         return client

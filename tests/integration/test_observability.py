@@ -1,7 +1,7 @@
 """What an operator sees of a running worker: its Prometheus ``/metrics`` page agrees with what was
-sent and with Postgres, and one request is one trace across processes (the producer's
-``traceparent`` → re-key → dedup → provider call → sink), exported over OTLP/HTTP to a collector
-the test runs."""
+sent and with Postgres, and one request is one trace across processes (the producer app's span →
+the client's publish span → re-key → dedup → provider call → sink), exported over OTLP/HTTP to a
+collector the test runs, configured by OpenTelemetry's own variables."""
 
 from __future__ import annotations
 
@@ -9,30 +9,40 @@ import gzip
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.samples import Sample
 
+from linguaflow.client import TranslationClient
 from linguaflow.synthetic import unique_count
 from testbed.services import Stack, WorkerProcess
-from tests.integration.test_pipeline import ROWS_FOR, send_synthetic
+from tests.integration.runs import ROWS_FOR
+from tests.integration.test_pipeline import send_synthetic
 
 pytestmark = pytest.mark.integration
 
-TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-PRODUCER_SPAN = "00f067aa0ba902b7"
+
+@dataclass(frozen=True)
+class ExportedSpan:
+    trace_id: str
+    span_id: str
+    parent_id: str
+    name: str
+    service: str
 
 
 class OtlpCollector:
-    """A minimal OTLP/HTTP trace receiver: keeps every exported span as (trace id, name)."""
+    """A minimal OTLP/HTTP trace receiver: keeps every exported span."""
 
     def __init__(self) -> None:
-        self.spans: list[tuple[str, str]] = []
+        self.spans: list[ExportedSpan] = []
         collector = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -42,8 +52,18 @@ class OtlpCollector:
                     body = gzip.decompress(body)
                 request = ExportTraceServiceRequest.FromString(body)
                 for resource in request.resource_spans:
+                    attrs = {a.key: a.value.string_value for a in resource.resource.attributes}
                     for scope in resource.scope_spans:
-                        collector.spans += [(s.trace_id.hex(), s.name) for s in scope.spans]
+                        collector.spans += [
+                            ExportedSpan(
+                                s.trace_id.hex(),
+                                s.span_id.hex(),
+                                s.parent_span_id.hex(),
+                                s.name,
+                                attrs["service.name"],
+                            )
+                            for s in scope.spans
+                        ]
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -100,21 +120,24 @@ def lag_series(samples: list[Sample]) -> dict[tuple[str, str, str], float]:
 async def test_metrics_match_what_was_sent_and_one_request_is_one_trace(
     stack: Stack, collector: OtlpCollector
 ) -> None:
-    stack.env["LINGUAFLOW_OTLP_ENDPOINT"] = collector.url
+    stack.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.url
+    stack.env["OTEL_RESOURCE_ATTRIBUTES"] = "deployment.environment=test"
     stack.env["LINGUAFLOW_LAG_INTERVAL_S"] = "2"
     worker = stack.start_worker().wait_ready()
     count, dup_ratio = 300, 0.5
     await send_synthetic(stack, count, dup_ratio, seed=3, run_id="obs")
-    traced = {"request_id": "obs-traced", "text": "a text nobody else sends", "target_lang": "fr"}
-    producer = AIOKafkaProducer(bootstrap_servers=stack.settings.kafka_bootstrap, acks="all")
-    await producer.start()
-    try:
-        traceparent = f"00-{TRACE_ID}-{PRODUCER_SPAN}-01".encode()
-        await producer.send_and_wait(
-            stack.settings.requests_topic, orjson.dumps(traced), headers=[("traceparent", traceparent)]
-        )
-    finally:
-        await producer.stop()
+    # The producer app traces with its own SDK; the client's publish span joins the app's trace.
+    exported = InMemorySpanExporter()
+    app_tracing = TracerProvider()
+    app_tracing.add_span_processor(SimpleSpanProcessor(exported))
+    async with TranslationClient(stack.settings, tracer_provider=app_tracing) as client:
+        with app_tracing.get_tracer("the producer app").start_as_current_span("checkout") as checkout:
+            await client.publish(
+                {"request_id": "obs-traced", "text": "a text nobody else sends", "target_lang": "fr"}
+            )
+    trace_id = f"{checkout.get_span_context().trace_id:032x}"
+    [publish] = [s for s in exported.get_finished_spans() if s.name.startswith("send ")]
+    publish_id = f"{publish.get_span_context().span_id:016x}"  # type: ignore[union-attr]
     sent, unique = count + 1, unique_count(count, dup_ratio) + 1
     assert await stack.wait_for(ROWS_FOR, sent, "obs-%") == sent
 
@@ -146,5 +169,10 @@ async def test_metrics_match_what_was_sent_and_one_request_is_one_trace(
     assert lag_series(scrape_until(worker, lambda m: lag_series(m) == expected)) == expected
     assert worker.stop() == 0, worker.log_tail()  # flushes the spans still buffered
 
-    names = {name for trace_id, name in collector.spans if trace_id == TRACE_ID}
-    assert names == {"rekey", "dedup", "provider.translate", "sink.write"}, worker.log_tail()
+    traced = [span for span in collector.spans if span.trace_id == trace_id]
+    assert {span.name for span in traced} == {"rekey", "dedup", "provider.translate", "sink.write"}, (
+        worker.log_tail()
+    )
+    [rekey] = [span for span in traced if span.name == "rekey"]
+    assert rekey.parent_id == publish_id  # the worker continues the client's publish span
+    assert {span.service for span in traced} == {"linguaflow-worker"}  # no OTEL_SERVICE_NAME: its own

@@ -74,7 +74,7 @@ def test_observability_services_point_at_defined_services() -> None:
         host, port = target.split(":")
         assert host in services
         assert f"{port}:{port}" in services[host]["ports"]
-    endpoint = services["worker"]["environment"]["LINGUAFLOW_OTLP_ENDPOINT"]
+    endpoint = services["worker"]["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"]
     assert endpoint.split("//")[1].split(":")[0] in services
     grafana_targets = [target for _, target in _mounts(services["grafana"])]
     home = services["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]

@@ -1,4 +1,5 @@
-"""The package's layers: a producer's install imports no worker dependency, and one namespace."""
+"""The package's layers: a producer's install imports no worker dependency (of OpenTelemetry, only the
+API), and one namespace."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 
 from linguaflow.settings import REPO_ROOT
 
-WORKER_ONLY = ("faust", "mode", "asyncpg", "rocksdict", "uvloop", "opentelemetry", "aiohttp")
+WORKER_ONLY = ("faust", "mode", "asyncpg", "rocksdict", "uvloop", "opentelemetry.sdk", "aiohttp")
 BARE = ("streams", "sinks", "schemas")
 
 

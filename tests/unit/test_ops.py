@@ -22,7 +22,10 @@ from linguaflow.settings import REPO_ROOT, Settings
 from linguaflow.telemetry import Telemetry
 
 OPS = REPO_ROOT / "ops"
+# OpenTelemetry's own variables the worker and the sink honour (docs/operations.md#tracing)
+OTEL_VARS = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME"}
 SETTINGS_VARS = {f"LINGUAFLOW_{name.upper()}" for name in Settings.model_fields} | {"DATABASE_URL"}
+SETTINGS_VARS |= OTEL_VARS
 PROMETHEUS_OWN = {"up": {"job", "instance"}}  # made by Prometheus itself, not by the worker
 
 
