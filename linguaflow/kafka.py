@@ -17,6 +17,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
 
 from linguaflow.errors import ConfigError, InfraError
+from linguaflow.kafka_oauth import token_provider
 from linguaflow.partitioner import default_partitioner
 from linguaflow.settings import ClientSettings, Settings
 
@@ -24,11 +25,31 @@ Headers = list[tuple[str, bytes]]
 
 
 def ssl_context(settings: ClientSettings) -> ssl.SSLContext | None:
+    """TLS to the brokers: their certificates verified against ``KAFKA_SSL_CAFILE`` (or the
+    system's CAs), and a client certificate when one is given (mutual TLS)."""
+    certfile, keyfile = settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile
     if "SSL" not in settings.kafka_security_protocol:
+        if certfile or keyfile:
+            raise ConfigError(
+                "LINGUAFLOW_KAFKA_SSL_CERTFILE/KEYFILE are set, but LINGUAFLOW_KAFKA_SECURITY_PROTOCOL="
+                f"{settings.kafka_security_protocol} uses no TLS: set it to SSL or SASL_SSL"
+            )
         return None
-    context: ssl.SSLContext = create_ssl_context(
-        cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
-    )
+    if (certfile is None) != (keyfile is None):
+        raise ConfigError(
+            "mutual TLS needs both LINGUAFLOW_KAFKA_SSL_CERTFILE and LINGUAFLOW_KAFKA_SSL_KEYFILE"
+        )
+    password = settings.kafka_ssl_key_password
+    try:
+        context: ssl.SSLContext = create_ssl_context(
+            cafile=settings.kafka_ssl_cafile,
+            certfile=certfile,
+            keyfile=keyfile,
+            password=None if password is None else password.get_secret_value(),
+        )
+    except (OSError, ssl.SSLError) as exc:
+        files = ", ".join(str(f) for f in (settings.kafka_ssl_cafile, certfile, keyfile) if f)
+        raise ConfigError(f"cannot load the Kafka TLS files ({files}): {exc}") from None
     return context
 
 
@@ -41,7 +62,10 @@ def client_config(settings: ClientSettings) -> dict[str, Any]:
     context = ssl_context(settings)
     if context is not None:
         config["ssl_context"] = context
-    if settings.kafka_security_protocol.startswith("SASL"):
+    if settings.kafka_security_protocol.startswith("SASL") and settings.kafka_sasl_mechanism == "OAUTHBEARER":
+        config["sasl_mechanism"] = "OAUTHBEARER"
+        config["sasl_oauth_token_provider"] = token_provider(settings)
+    elif settings.kafka_security_protocol.startswith("SASL"):
         if settings.kafka_sasl_username is None or settings.kafka_sasl_password is None:
             raise ConfigError("SASL needs LINGUAFLOW_KAFKA_SASL_USERNAME and LINGUAFLOW_KAFKA_SASL_PASSWORD")
         config["sasl_mechanism"] = settings.kafka_sasl_mechanism

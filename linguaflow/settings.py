@@ -49,19 +49,46 @@ class ClientSettings(BaseSettings):
 
     # --- Kafka -----------------------------------------------------------------------------------
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="broker list `host:port,...`")
-    # Managed Kafka: SASL (PLAIN or SCRAM) and/or TLS. The CA file verifies the brokers' certificates.
+    # Managed Kafka: SASL (PLAIN, SCRAM or OAUTHBEARER) and/or TLS, with a client certificate for
+    # mutual TLS. The CA file verifies the brokers' certificates.
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT",
         description="`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL` (managed Kafka)",
     )
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
-        default="SCRAM-SHA-256", description="`PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] = Field(
+        default="SCRAM-SHA-256",
+        description="`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` (user name and password) or "
+        "`OAUTHBEARER` (tokens: the `KAFKA_OAUTH_*` settings)",
     )
     kafka_sasl_username: str | None = Field(default=None, description="SASL user name")
     kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password")
     kafka_ssl_cafile: Path | None = Field(
         default=None,
         description="CA bundle that verifies the brokers' TLS certificates (unset: the system CAs)",
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None,
+        description="client certificate (PEM, chain included) for mutual TLS; needs `KAFKA_SSL_KEYFILE`",
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, description="the client certificate's private key (PEM)"
+    )
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="the password of an encrypted `KAFKA_SSL_KEYFILE`"
+    )
+    kafka_oauth_token_endpoint: str | None = Field(
+        default=None,
+        description="OAUTHBEARER: the identity provider's OIDC token endpoint (client credentials grant)",
+    )
+    kafka_oauth_client_id: str | None = Field(default=None, description="OAUTHBEARER: the OAuth client id")
+    kafka_oauth_client_secret: SecretStr | None = Field(
+        default=None, description="OAUTHBEARER: the OAuth client secret"
+    )
+    kafka_oauth_scope: str | None = Field(default=None, description="OAUTHBEARER: the scope to ask for")
+    kafka_oauth_token_provider: str | None = Field(
+        default=None,
+        description="OAUTHBEARER: `module:callable` taking the settings and returning an aiokafka "
+        "`AbstractTokenProvider`, instead of the client credentials grant",
     )
     # A worker rides out a longer broker outage: its undelivered output is sent when the broker
     # returns.

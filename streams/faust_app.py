@@ -18,6 +18,10 @@ def faust_credentials(settings: Settings) -> Any:
     """The same security settings in the form faust's App(broker_credentials=...) takes."""
     if settings.kafka_security_protocol.startswith("SASL"):
         config = client_config(settings)
+        if settings.kafka_sasl_mechanism == "OAUTHBEARER":
+            return faust.OAuthCredentials(
+                oauth_cb=config["sasl_oauth_token_provider"], ssl_context=config.get("ssl_context")
+            )
         return faust.SASLCredentials(
             username=config["sasl_plain_username"],
             password=config["sasl_plain_password"],

@@ -1,8 +1,8 @@
 """The small HTTP adapter every real provider uses: one aiohttp session (created on first use, in
-the running loop), a total timeout per request, JSON in and out, and HTTP failures turned into
-ProviderErrors with ``retriable`` and ``retry_after_s`` set. API keys never reach an error
-message: every message is redacted of the secret (and of a call's own ``secrets``, e.g. an OAuth
-token) before it is raised."""
+the running loop) that honours ``HTTPS_PROXY``, ``HTTP_PROXY`` and ``NO_PROXY``, a total timeout
+per request, JSON in and out, and HTTP failures turned into ProviderErrors with ``retriable`` and
+``retry_after_s`` set. API keys never reach an error message: every message is redacted of the
+secret (and of a call's own ``secrets``, e.g. an OAuth token) before it is raised."""
 
 from __future__ import annotations
 
@@ -106,7 +106,8 @@ class HttpClient:
         secrets: Sequence[str],
     ) -> Any:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            # trust_env: HTTPS_PROXY / HTTP_PROXY (credentials in the URL) and NO_PROXY
+            self._session = aiohttp.ClientSession(timeout=self._timeout, trust_env=True)
         try:
             async with self._session.post(url, data=data, headers=headers) as response:
                 raw = await response.read()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -52,8 +53,17 @@ class FakeApi:
     """With ``oauth``, its token endpoint is served too and a request without a token it issued
     (still valid) gets a 401, whatever is scripted."""
 
-    def __init__(self, spec: ApiSpec, default: Reply = OK, *, oauth: FakeOAuth | None = None) -> None:
+    def __init__(
+        self,
+        spec: ApiSpec,
+        default: Reply = OK,
+        *,
+        oauth: FakeOAuth | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """``tls``: serve HTTPS with this server context (``url`` is then ``https://``)."""
         self.spec = spec
+        self.tls = tls
         self.default = default
         self.oauth = oauth
         self.script: deque[Reply] = deque()
@@ -71,7 +81,7 @@ class FakeApi:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def calls(self) -> int:
@@ -121,7 +131,7 @@ class FakeApi:
             app.router.add_post(self.oauth.path, self.oauth.handle)
         self._runner = web.AppRunner(app, shutdown_timeout=1)
         loop.run_until_complete(self._runner.setup())
-        loop.run_until_complete(web.SockSite(self._runner, self._sock).start())
+        loop.run_until_complete(web.SockSite(self._runner, self._sock, ssl_context=self.tls).start())
         ready.set()
         loop.run_until_complete(self._stopping.wait())
         loop.run_until_complete(self._runner.cleanup())

@@ -33,6 +33,8 @@ class Pki:
     keystore: Path  # the server's PKCS#8 key + certificate chain (PEM), for 127.0.0.1
     stranger_ca_file: Path  # a CA that signed nothing of ours
     server: trustme.LeafCert
+    client_cert: Path  # a client certificate from the same CA (mutual TLS), and its key
+    client_key: Path
 
     def server_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -43,8 +45,18 @@ class Pki:
 def make_pki(home: Path) -> Pki:
     ca = trustme.CA()
     server = ca.issue_cert("127.0.0.1", "localhost")
-    pki = Pki(home / "ca.pem", home / "server.pem", home / "other-ca.pem", server)
+    pki = Pki(
+        home / "ca.pem",
+        home / "server.pem",
+        home / "other-ca.pem",
+        server,
+        home / "client.pem",
+        home / "client.key",
+    )
     ca.cert_pem.write_to_path(str(pki.ca_file))
+    client = ca.issue_cert("linguaflow-client")
+    client.cert_chain_pems[0].write_to_path(str(pki.client_cert))
+    client.private_key_pem.write_to_path(str(pki.client_key))
     key = serialization.load_pem_private_key(server.private_key_pem.bytes(), password=None)
     pkcs8 = key.private_bytes(  # Kafka's PEM key store reads PKCS#8 only
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

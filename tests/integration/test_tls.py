@@ -1,11 +1,13 @@
-"""TLS everywhere a deployment needs it: a broker whose only client listener is TLS, and a
-Postgres reached with ``sslmode=verify-full``; both verified against our own CA."""
+"""TLS everywhere a deployment needs it: a broker whose only client listener is TLS (and one that
+also requires a client certificate: mutual TLS), and a Postgres reached with
+``sslmode=verify-full``; all verified against our own CA."""
 
 from __future__ import annotations
 
 import shutil
 import ssl
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,27 +30,52 @@ def pki() -> Iterator[Pki]:
     shutil.rmtree(home, ignore_errors=True)
 
 
+def tls_listener(pki: Pki, port: int) -> str:
+    return (
+        f"listeners=SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}\n"
+        f"advertised.listeners=SSL://127.0.0.1:{port}\n"
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SSL:SSL\n"
+        "inter.broker.listener.name=SSL\n"
+        "ssl.keystore.type=PEM\n"
+        f"ssl.keystore.location={pki.keystore}\n"
+        "ssl.truststore.type=PEM\n"
+        f"ssl.truststore.location={pki.ca_file}\n"
+    )
+
+
 @pytest.fixture
 async def tls_stack(pki: Pki, admin_db_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
-    def listener(port: int) -> str:
-        return (
-            f"listeners=SSL://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}\n"
-            f"advertised.listeners=SSL://127.0.0.1:{port}\n"
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,SSL:SSL\n"
-            "inter.broker.listener.name=SSL\n"
-            "ssl.keystore.type=PEM\n"
-            f"ssl.keystore.location={pki.keystore}\n"
-            "ssl.truststore.type=PEM\n"
-            f"ssl.truststore.location={pki.ca_file}\n"
-        )
-
     client = {"LINGUAFLOW_KAFKA_SECURITY_PROTOCOL": "SSL", "LINGUAFLOW_KAFKA_SSL_CAFILE": str(pki.ca_file)}
-    async with secured_stack("tls", listener, client, admin_db_url, tmp_path) as stack:
+    async with secured_stack("tls", partial(tls_listener, pki), client, admin_db_url, tmp_path) as stack:
+        yield stack
+
+
+@pytest.fixture
+async def mtls_stack(pki: Pki, admin_db_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
+    """A broker that also asks every client for a certificate from our CA (mutual TLS)."""
+
+    def listener(port: int) -> str:
+        return tls_listener(pki, port) + "ssl.client.auth=required\n"
+
+    client = {
+        "LINGUAFLOW_KAFKA_SECURITY_PROTOCOL": "SSL",
+        "LINGUAFLOW_KAFKA_SSL_CAFILE": str(pki.ca_file),
+        "LINGUAFLOW_KAFKA_SSL_CERTFILE": str(pki.client_cert),
+        "LINGUAFLOW_KAFKA_SSL_KEYFILE": str(pki.client_key),
+    }
+    async with secured_stack("mtls", listener, client, admin_db_url, tmp_path) as stack:
         yield stack
 
 
 async def test_pipeline_runs_on_a_tls_broker(tls_stack: Stack) -> None:
     await run_pipeline(tls_stack, 200, "tls")
+
+
+async def test_pipeline_runs_with_a_client_certificate_and_none_is_refused(mtls_stack: Stack) -> None:
+    await run_pipeline(mtls_stack, 200, "mtls")
+    anonymous = mtls_stack.settings.model_copy(update={"kafka_ssl_certfile": None, "kafka_ssl_keyfile": None})
+    with pytest.raises(InfraError, match="cannot reach Kafka"):
+        await ensure_topics(anonymous)
 
 
 async def test_a_broker_certificate_from_an_unknown_ca_is_refused(tls_stack: Stack, pki: Pki) -> None:
