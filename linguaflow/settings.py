@@ -287,8 +287,9 @@ class Settings(ClientSettings):
     )
     google_v3_credentials_file: Path | None = Field(
         default=None,
-        description="Cloud Translation v3: a service account JSON key (tokens minted and refreshed by "
-        "the worker); wins over `GOOGLE_V3_ACCESS_TOKEN` when both are set",
+        description="Cloud Translation v3: a service account key or gcloud's authorized-user file; "
+        "unset: `GOOGLE_V3_ACCESS_TOKEN`, else Application Default Credentials "
+        "(`GOOGLE_APPLICATION_CREDENTIALS`, gcloud, the metadata server)",
     )
     google_v3_access_token: SecretStr | None = Field(
         default=None, description="Cloud Translation v3: an access token minted elsewhere (not refreshed)"

@@ -1,110 +1,40 @@
-"""OAuth2 bearer tokens for Google Cloud APIs (``google_v3``).
+"""OAuth2 bearer tokens for Google Cloud APIs (``google_v3``), through google-auth.
 
-Either a service account's JSON key: an RS256-signed JWT (``iss`` the account's email, ``scope``
-cloud-translation, ``aud`` the key's ``token_uri``, valid one hour) is exchanged at ``token_uri``
-for an access token (the JWT bearer grant, RFC 7523). Or a token minted elsewhere (``gcloud auth
-print-access-token``, a metadata server, a sidecar), used as is: it cannot be refreshed here.
+Credentials are found as Google's own client libraries find them:
 
-A minted token is cached until shortly before it expires (clock injected), one exchange at a time
-however many calls want a token, and dropped when the API refuses it (401), so the next call mints
-a new one. Secrets never reach an error message: the key file's errors name the file and the
-field, never a value; HTTP errors are redacted of the assertion; the key's ``repr`` hides it.
+- ``GOOGLE_V3_CREDENTIALS_FILE``: any credentials file google-auth reads (a service account key,
+  gcloud's authorized user, an external account for workload identity federation, an
+  impersonated service account);
+- else Application Default Credentials, in google-auth's order: ``GOOGLE_APPLICATION_CREDENTIALS``,
+  gcloud's ``application-default login``, then the metadata server (GKE workload identity,
+  Compute Engine, Cloud Run);
+- ``GOOGLE_V3_ACCESS_TOKEN`` instead: a token minted elsewhere, used as is (never refreshed).
+
+google-auth's transport blocks, so a refresh (a signed JWT exchanged at the key's ``token_uri``, a
+metadata server call, ...) runs in a thread, one at a time however many calls want a token, with
+the provider's timeout; its ``requests`` session honours ``HTTPS_PROXY`` and ``NO_PROXY``. A token
+is reused while google-auth deems it valid (it refreshes a few minutes ahead of expiry) and
+dropped when the API refuses it (401), so the next call gets a new one. Errors never quote a
+secret: a file that cannot be used is named with google-auth's reason, which names fields, never
+their values.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import google.auth
+import google.auth.transport.requests
 import orjson
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from google.auth import exceptions
+from google.oauth2 import credentials as user_credentials
+from google.oauth2 import service_account
 
 from linguaflow.errors import ConfigError, ProviderError
-from linguaflow.streams.providers.http import HttpClient, bad_response
 
 SCOPE = "https://www.googleapis.com/auth/cloud-translation"
-GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-ASSERTION_LIFETIME_S = 3600  # the longest Google accepts
-REFRESH_MARGIN_S = 300  # mint a new token this long before the old one expires
-
-
-@dataclass(frozen=True)
-class ServiceAccountKey:
-    client_email: str
-    token_uri: str
-    project_id: str | None
-    private_key_id: str | None
-    private_key: rsa.RSAPrivateKey = field(repr=False)
-
-
-def load_service_account(path: Path) -> ServiceAccountKey:
-    """The fields of a service account JSON key file that signing needs; ConfigError if unusable."""
-    try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"cannot read the service account key {path}: {exc.strerror}") from None
-    except orjson.JSONDecodeError:
-        raise ConfigError(f"the service account key {path} is not JSON") from None
-    if not isinstance(data, dict) or data.get("type") != "service_account":
-        raise ConfigError(f"{path} is not a service account key (type must be 'service_account')")
-    fields = {name: data.get(name) for name in ("client_email", "token_uri", "private_key")}
-    missing = sorted(name for name, value in fields.items() if not isinstance(value, str) or not value)
-    if missing:
-        raise ConfigError(f"the service account key {path} lacks {', '.join(missing)}")
-    try:
-        key = serialization.load_pem_private_key(str(fields["private_key"]).encode(), password=None)
-    except (ValueError, TypeError):  # their messages say nothing of the key, but stay safe
-        raise ConfigError(f"the private_key of {path} is not an unencrypted PEM key") from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ConfigError(f"the private_key of {path} is not an RSA key (RS256 needs one)")
-    return ServiceAccountKey(
-        client_email=str(fields["client_email"]),
-        token_uri=str(fields["token_uri"]),
-        project_id=_optional_str(data.get("project_id")),
-        private_key_id=_optional_str(data.get("private_key_id")),
-        private_key=key,
-    )
-
-
-def _optional_str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def jwt_assertion(key: ServiceAccountKey, now_s: float) -> str:
-    """The signed JWT a token endpoint exchanges for an access token (pure but for the signing)."""
-    header = {"alg": "RS256", "typ": "JWT", **({"kid": key.private_key_id} if key.private_key_id else {})}
-    issued = int(now_s)
-    claims = {
-        "iss": key.client_email,
-        "scope": SCOPE,
-        "aud": key.token_uri,
-        "iat": issued,
-        "exp": issued + ASSERTION_LIFETIME_S,
-    }
-    signing_input = f"{_b64(orjson.dumps(header))}.{_b64(orjson.dumps(claims))}"
-    signature = key.private_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{_b64(signature)}"
-
-
-@dataclass(frozen=True, slots=True)
-class AccessToken:
-    value: str = field(repr=False)
-    refresh_at_s: float  # mint a new one from then on
-
-    @classmethod
-    def issued(cls, value: str, expires_in_s: float, now_s: float) -> AccessToken:
-        """Refresh REFRESH_MARGIN_S before expiry (half way through a short-lived token)."""
-        return cls(value, now_s + expires_in_s - min(REFRESH_MARGIN_S, expires_in_s / 2))
 
 
 class TokenSource(Protocol):
@@ -123,6 +53,9 @@ class StaticToken:
     def __init__(self, value: str) -> None:
         self._value = value
 
+    def __repr__(self) -> str:
+        return "StaticToken(***)"
+
     async def token(self) -> str:
         return self._value
 
@@ -133,55 +66,118 @@ class StaticToken:
         return None
 
 
-class ServiceAccountTokens:
-    """Access tokens minted from a service account key, cached until shortly before expiry."""
+class _TimedRequest(google.auth.transport.requests.Request):
+    """google-auth's requests transport with a timeout on every call (its default is 120 s)."""
 
-    def __init__(self, key: ServiceAccountKey, *, timeout_s: float, clock: Callable[[], float] = time.time):
-        self._key = key
-        self._clock = clock  # epoch seconds: the JWT's iat/exp are checked against Google's clock
-        self._http = HttpClient("oauth token", timeout_s, None)
-        self._cached: AccessToken | None = None
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self._timeout_s = timeout_s
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self._timeout_s)
+        return super().__call__(*args, **kwargs)  # type: ignore[no-untyped-call]
+
+
+class GoogleCredentialsTokens:
+    """Access tokens of google-auth credentials, refreshed in a thread when they are not valid."""
+
+    def __init__(self, credentials: Any, *, timeout_s: float) -> None:
+        self._credentials = credentials
+        self._request = _TimedRequest(timeout_s)
+        self._refused: str | None = None  # a token the API refused: refresh even if "valid"
         self._lock = asyncio.Lock()
 
+    def __repr__(self) -> str:
+        return f"GoogleCredentialsTokens({type(self._credentials).__name__})"
+
     async def token(self) -> str:
-        async with self._lock:  # one exchange at a time: the calls queued behind it reuse its token
-            now = self._clock()
-            if self._cached is None or now >= self._cached.refresh_at_s:
-                self._cached = await self._exchange(now)
-            return self._cached.value
+        async with self._lock:
+            credentials = self._credentials
+            if not credentials.valid or credentials.token == self._refused:
+                await asyncio.to_thread(self._refresh)
+            return str(credentials.token)
+
+    def _refresh(self) -> None:
+        try:
+            self._credentials.refresh(self._request)
+        except exceptions.RefreshError as exc:
+            retriable = bool(getattr(exc, "retryable", False))
+            raise ProviderError(
+                f"access token: {exc.args[0] if exc.args else type(exc).__name__}",
+                reason="unavailable" if retriable else "auth",
+                retriable=retriable,
+            ) from None
+        except exceptions.TransportError as exc:
+            raise ProviderError(
+                f"access token: cannot reach the token endpoint: {exc}", reason="connection", retriable=True
+            ) from None
 
     def invalidate(self, token: str) -> bool:
-        if self._cached is not None and self._cached.value == token:
-            self._cached = None
+        if token == self._credentials.token:
+            self._refused = token
         return True
 
     async def close(self) -> None:
-        await self._http.close()
+        self._request.session.close()
 
-    async def _exchange(self, now_s: float) -> AccessToken:
-        assertion = jwt_assertion(self._key, now_s)
-        try:
-            data = await self._http.post_form(
-                self._key.token_uri,
-                {"grant_type": GRANT_TYPE, "assertion": assertion},
-                status_map=_token_status,
-                secrets=(assertion,),
+
+def google_credentials(path: Path | None, timeout_s: float) -> tuple[GoogleCredentialsTokens, str | None]:
+    """Tokens from the credentials file ``path`` or, without one, from Application Default
+    Credentials; and the project they name, if any."""
+    try:
+        if path is not None:
+            credentials, project = _from_file(path)
+        else:
+            credentials, project = google.auth.default(scopes=[SCOPE])
+    except exceptions.DefaultCredentialsError as exc:
+        raise ConfigError(
+            f"provider 'google_v3' cannot use Application Default Credentials: {_reason(exc)}. Set "
+            "LINGUAFLOW_GOOGLE_V3_CREDENTIALS_FILE or GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth "
+            "application-default login`, run on Google Cloud with a service account, or set "
+            "LINGUAFLOW_GOOGLE_V3_ACCESS_TOKEN"
+        ) from None
+    return GoogleCredentialsTokens(credentials, timeout_s=timeout_s), project
+
+
+def _from_file(path: Path) -> tuple[Any, str | None]:
+    """A service account key or gcloud's authorized-user file (other kinds, e.g. workload identity
+    federation's ``external_account``, go through ``GOOGLE_APPLICATION_CREDENTIALS``)."""
+    try:
+        info = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read the Google credentials file {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError:
+        raise ConfigError(f"the Google credentials file {path} is not JSON") from None
+    kind = info.get("type") if isinstance(info, dict) else None
+    try:
+        if kind == "service_account":
+            credentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                info, scopes=[SCOPE]
             )
-        except ProviderError as exc:
-            exc.args = (f"access token: {exc}",)
-            raise
-        value = data.get("access_token") if isinstance(data, dict) else None
-        expires_in = data.get("expires_in", ASSERTION_LIFETIME_S) if isinstance(data, dict) else None
-        if not isinstance(value, str) or not value:
-            raise bad_response("oauth token", "no access_token")
-        if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
-            raise bad_response("oauth token", "expires_in is not a positive number")
-        return AccessToken.issued(value, float(expires_in), now_s)
+            return credentials, info.get("project_id")
+        if kind == "authorized_user":
+            credentials = user_credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
+                info, scopes=[SCOPE]
+            )
+            return credentials, info.get("quota_project_id")
+    except (ValueError, exceptions.GoogleAuthError) as exc:
+        raise ConfigError(
+            f"provider 'google_v3' cannot use the credentials file {path}: {_reason(exc)}"
+        ) from None
+    raise ConfigError(
+        f"the Google credentials file {path} is of type {kind!r}: LINGUAFLOW_GOOGLE_V3_CREDENTIALS_FILE "
+        "takes a service account key or gcloud's authorized user; give other kinds (e.g. "
+        "external_account) through GOOGLE_APPLICATION_CREDENTIALS"
+    )
 
 
-def _token_status(status: int, body: str) -> ProviderError | None:
-    """4xx but 429 from a token endpoint (invalid_grant: a revoked key, a wrong clock, a wrong
-    signature; invalid_client) is a credentials problem: retrying the same key will not help."""
-    if 400 <= status < 500 and status != 429:
-        return ProviderError(f"HTTP {status} refused: {body[:200]}", reason="auth", retriable=False)
-    return None
+def _reason(exc: BaseException) -> str:
+    """google-auth's own words and their cause's (they name files and fields, not values), the
+    first line of each."""
+    words: list[str] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(words) < 2:
+        text = str(cause.args[0]) if cause.args else ""
+        words.append(text.splitlines()[0][:300] if text.strip() else type(cause).__name__)
+        cause = cause.__cause__
+    return ": ".join(words)

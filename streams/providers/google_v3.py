@@ -24,12 +24,7 @@ from linguaflow.errors import ConfigError, ProviderError
 from linguaflow.settings import Settings
 from linguaflow.streams.providers.base import ProviderLimits, Translated, TranslationJob, answer, register
 from linguaflow.streams.providers.google import forbidden
-from linguaflow.streams.providers.google_auth import (
-    ServiceAccountTokens,
-    StaticToken,
-    TokenSource,
-    load_service_account,
-)
+from linguaflow.streams.providers.google_auth import StaticToken, TokenSource, google_credentials
 from linguaflow.streams.providers.http import HttpClient, item_strings
 
 PATH = "/v3/projects/{project}/locations/{location}:translateText"
@@ -126,16 +121,10 @@ class GoogleV3Provider:
 
 
 def _token_source(settings: Settings) -> tuple[TokenSource, str | None]:
-    """The configured credentials, and the project of the key file if there is one."""
-    if settings.google_v3_credentials_file is not None:
-        key = load_service_account(settings.google_v3_credentials_file)
-        return ServiceAccountTokens(key, timeout_s=settings.provider_timeout_s), key.project_id
-    if settings.google_v3_access_token is not None:
+    """The configured credentials (see google_auth.py), and the project they name if any."""
+    if settings.google_v3_credentials_file is None and settings.google_v3_access_token is not None:
         return StaticToken(settings.google_v3_access_token.get_secret_value()), None
-    raise ConfigError(
-        "provider 'google_v3' needs LINGUAFLOW_GOOGLE_V3_CREDENTIALS_FILE (a service account key)"
-        " or LINGUAFLOW_GOOGLE_V3_ACCESS_TOKEN"
-    )
+    return google_credentials(settings.google_v3_credentials_file, settings.provider_timeout_s)
 
 
 @register("google_v3")
@@ -143,7 +132,9 @@ def _create(settings: Settings) -> GoogleV3Provider:
     tokens, key_project = _token_source(settings)
     project = settings.google_v3_project or key_project
     if not project:
-        raise ConfigError("provider 'google_v3' needs LINGUAFLOW_GOOGLE_V3_PROJECT (the key file has none)")
+        raise ConfigError(
+            "provider 'google_v3' needs LINGUAFLOW_GOOGLE_V3_PROJECT (its credentials name no project)"
+        )
     return GoogleV3Provider(
         tokens,
         settings.google_v3_base_url,

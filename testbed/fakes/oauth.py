@@ -2,7 +2,8 @@
 ``/token`` by a ``FakeApi`` whose requests it then authorises.
 
 It checks what Google checks: the grant type, the assertion's RS256 signature against the service
-account's public key, ``iss``, ``aud`` (the URL it was posted to), the cloud-translation scope and
+account's public key, ``iss``, ``aud`` (Google's token endpoint, whatever URL the assertion is
+posted to), the cloud-translation scope and
 the validity window (at most one hour). Accepted assertions get an opaque bearer token
 (``ya29.fake-token-N``) that the fake API accepts until ``expire_all``; refused ones get Google's
 ``400 {"error": "invalid_grant", ...}``. Tests build the key pair (``make_service_account``).
@@ -28,6 +29,7 @@ GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 SCOPE = "https://www.googleapis.com/auth/cloud-translation"
 CLIENT_EMAIL = "linguaflow@test-project.iam.gserviceaccount.com"
 CLOCK_SKEW_S = 60
+AUDIENCE = "https://oauth2.googleapis.com/token"  # what Google checks a grant's ``aud`` against
 
 
 def make_service_account(
@@ -79,6 +81,13 @@ class FakeOAuth:
         with self._lock:
             self.script.extend(statuses)
 
+    def mint(self) -> str:
+        """A token the API accepts, issued without an exchange (as a metadata server issues them)."""
+        with self._lock:
+            token = f"ya29.fake-metadata-token-{len(self._valid) + 1}"
+            self._valid.add(token)
+        return token
+
     def expire_all(self) -> None:
         """Every token issued so far is now refused by the API (401), as after a revocation."""
         with self._lock:
@@ -98,7 +107,7 @@ class FakeOAuth:
         if form.get("grant_type") != GRANT_TYPE:
             return self._refuse("unsupported_grant_type", "Invalid grant_type")
         try:
-            claims = self._verify(str(form.get("assertion", "")), str(request.url))
+            claims = self._verify(str(form.get("assertion", "")))
         except (ValueError, InvalidSignature) as exc:
             return self._refuse("invalid_grant", str(exc) or "Invalid JWT Signature.")
         with self._lock:
@@ -115,7 +124,7 @@ class FakeOAuth:
             self.refused.append(f"{error}: {description}")
         return web.json_response({"error": error, "error_description": description}, status=400)
 
-    def _verify(self, assertion: str, audience: str) -> dict[str, Any]:
+    def _verify(self, assertion: str) -> dict[str, Any]:
         header_b64, claims_b64, signature_b64 = assertion.split(".")  # ValueError unless 3 parts
         header = orjson.loads(_unb64(header_b64))
         if header.get("alg") != "RS256":
@@ -126,7 +135,7 @@ class FakeOAuth:
         now = self.clock()
         problems = [
             claims.get("iss") != CLIENT_EMAIL and "iss",
-            claims.get("aud") != audience and "aud",
+            claims.get("aud") != AUDIENCE and "aud",
             SCOPE not in str(claims.get("scope", "")).split() and "scope",
             not claims.get("iat", now + 1e9) <= now + CLOCK_SKEW_S and "iat in the future",
             not claims.get("exp", 0) > now - CLOCK_SKEW_S and "expired",

@@ -69,6 +69,7 @@ class FakeApi:
         self.script: deque[Reply] = deque()
         self.requests: list[dict[str, Any]] = []  # JSON bodies, in arrival order
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []  # request paths, in arrival order
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
@@ -143,6 +144,7 @@ class FakeApi:
         with self._lock:
             self.requests.append(body)
             self.headers.append(dict(request.headers))
+            self.paths.append(request.path)
             scripted = self.script.popleft() if self.script and not refused else self.default
             reply = UNAUTHENTICATED if refused else scripted
         spec = self.spec

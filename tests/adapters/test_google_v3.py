@@ -1,12 +1,13 @@
-"""Google Cloud Translation v3 against its fake and a fake OAuth token endpoint: the translateText
-request, glossaries, limits, service-account tokens (signed JWT verified with the test key's public
-key, cached, minted again on a 401 once), Google's errors, and no secret in any error or log."""
+"""Google Cloud Translation v3 against its fake, a fake OAuth token endpoint and a fake metadata
+server: the translateText request, glossaries, limits, credentials through google-auth (a service
+account key's signed JWT verified with the test key's public key; Application Default Credentials
+from ``GOOGLE_APPLICATION_CREDENTIALS`` and from the metadata server), tokens reused while valid
+and minted again on a 401 once, Google's errors, and no secret in any error or log."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,24 +20,23 @@ from linguaflow.errors import ConfigError, ProviderError
 from linguaflow.settings import Settings
 from linguaflow.streams.batching import split_to_limits
 from linguaflow.streams.providers import TranslationJob, create_provider
-from linguaflow.streams.providers.google_auth import (
-    REFRESH_MARGIN_S,
-    ServiceAccountTokens,
-    load_service_account,
-)
+from linguaflow.streams.providers.google_auth import google_credentials
 from linguaflow.streams.providers.google_v3 import GoogleV3Provider
 from testbed.fakes.apis import GOOGLE_V3
-from testbed.fakes.oauth import CLIENT_EMAIL, SCOPE, FakeOAuth, make_service_account
+from testbed.fakes.metadata import PROJECT, FakeMetadata
+from testbed.fakes.oauth import AUDIENCE, CLIENT_EMAIL, SCOPE, FakeOAuth, make_service_account
 from testbed.fakes.server import GARBAGE, HANG, UNAUTHENTICATED, WRONG_COUNT, FakeApi, Reply, status
 from tests.adapters.conftest import SECRET, jobs
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def no_ambient_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """Application Default Credentials find nothing of this machine's: no key variable, an empty
+    gcloud folder, no metadata server."""
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    return monkeypatch
 
 
 @dataclass
@@ -82,7 +82,7 @@ async def test_the_request_is_v3_translate_text_with_a_token_minted_from_the_key
     }
     assert v3.fake.headers[0]["Authorization"] == f"Bearer {v3.oauth.issued[0]}"
     [claims] = v3.oauth.claims  # one token for both calls; its JWT verified with the public key
-    assert (claims["iss"], claims["scope"], claims["aud"]) == (CLIENT_EMAIL, SCOPE, f"{v3.fake.url}/token")
+    assert (claims["iss"], claims["scope"], claims["aud"]) == (CLIENT_EMAIL, SCOPE, AUDIENCE)
     assert claims["exp"] - claims["iat"] == 3600
     assert [t.text for t in out] == ['[de] Hi <x id="0"/>', "[de] Bye"]
     assert {(t.provider, t.model) for t in out} == {("google_v3", "google/v3")}
@@ -122,30 +122,59 @@ async def test_batches_honour_1024_segments_and_30000_code_points(v3: V3) -> Non
     assert len(out) == len(v3.fake.requests[0]["contents"]) == 1024
 
 
-async def test_the_token_is_cached_until_shortly_before_it_expires(v3: V3) -> None:
-    clock = Clock()
-    tokens = ServiceAccountTokens(load_service_account(v3.key_file), timeout_s=1, clock=clock)
-    provider = GoogleV3Provider(
-        tokens,
-        v3.fake.url,
-        project="test-project",
-        location="global",
-        model=None,
-        timeout_s=1,
-        cost_per_char=0,
-    )
-    v3.oauth.clock = clock
+async def test_a_token_is_reused_while_valid_and_minted_again_ahead_of_expiry(v3: V3) -> None:
+    provider = v3.provider()
     try:
         await asyncio.gather(*(provider.translate(jobs(f"t{i}")) for i in range(5)))  # cold: one exchange
-        clock.now += 3600 - REFRESH_MARGIN_S - 1
         await provider.translate(jobs("still fresh"))
         assert v3.oauth.exchanges == 1
-        clock.now += 2
-        await provider.translate(jobs("minted again"))
     finally:
         await provider.close()
-    assert v3.oauth.exchanges == 2
-    assert v3.fake.headers[-1]["Authorization"] == f"Bearer {v3.oauth.issued[1]}"
+    v3.oauth.lifetime_s = 120  # inside google-auth's refresh margin (minutes): never reused
+    provider = v3.provider()
+    try:
+        await provider.translate(jobs("one"))
+        await provider.translate(jobs("two"))
+    finally:
+        await provider.close()
+    assert v3.oauth.exchanges == 3
+    assert v3.fake.headers[-1]["Authorization"] == f"Bearer {v3.oauth.issued[2]}"
+    assert {c["scope"] for c in v3.oauth.claims} == {SCOPE}
+
+
+async def test_application_default_credentials_come_from_the_key_variable(
+    v3: V3, no_ambient_credentials: pytest.MonkeyPatch
+) -> None:
+    no_ambient_credentials.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(v3.key_file))
+    provider = create_provider("google_v3", Settings(provider_timeout_s=1, google_v3_base_url=v3.fake.url))
+    try:
+        [out] = await provider.translate(jobs("from ADC"))
+    finally:
+        await provider.close()
+    assert out.text == "[de] from ADC"
+    assert v3.oauth.exchanges == 1
+    assert "/projects/test-project/" in v3.fake.paths[-1]  # the key's project_id
+
+
+async def test_application_default_credentials_come_from_the_metadata_server(
+    v3: V3, no_ambient_credentials: pytest.MonkeyPatch
+) -> None:
+    with FakeMetadata(v3.oauth.mint) as metadata:
+        no_ambient_credentials.delenv("NO_GCE_CHECK")
+        no_ambient_credentials.setenv("GCE_METADATA_HOST", metadata.host)
+        no_ambient_credentials.setenv("GCE_METADATA_IP", metadata.host)
+        provider = create_provider(
+            "google_v3", Settings(provider_timeout_s=1, google_v3_base_url=v3.fake.url)
+        )
+        try:
+            [out] = await provider.translate(jobs("on GKE"))
+        finally:
+            await provider.close()
+    assert out.text == "[de] on GKE"
+    assert v3.oauth.exchanges == 0  # no key: the metadata server gave the token
+    assert any(path.split("?")[0].endswith("/default/token") for path in metadata.paths)
+    assert "/computeMetadata/v1/project/project-id" in metadata.paths  # the project came from there
+    assert f"/projects/{PROJECT}/" in v3.fake.paths[-1]
 
 
 async def test_a_401_mints_a_new_token_and_asks_once_more(v3: V3) -> None:
@@ -211,8 +240,13 @@ async def test_googles_errors(v3: V3, reply: Reply, reason: str, retriable: bool
 
 
 async def test_token_endpoint_failures(v3: V3, tmp_path: Path) -> None:
-    v3.oauth.fail_next(503)
-    error = await failure(v3, v3.provider())
+    v3.oauth.fail_next(503)  # google-auth tries again (within the call) and gets a token
+    provider = v3.provider()
+    [out] = await provider.translate(jobs("after one 503"))
+    await provider.close()
+    assert (out.text, v3.oauth.exchanges) == ("[de] after one 503", 1)
+    v3.oauth.fail_next(503, 503, 503)  # every attempt fails: retriable, for the provider's retries
+    error = await failure(v3, create_provider("google_v3", v3.settings()))
     assert (error.reason, error.retriable) == ("unavailable", True)
     assert str(error).startswith("access token: ")
     other = tmp_path / "other.json"
@@ -220,7 +254,7 @@ async def test_token_endpoint_failures(v3: V3, tmp_path: Path) -> None:
     error = await failure(v3, create_provider("google_v3", v3.settings(google_v3_credentials_file=other)))
     assert (error.reason, error.retriable) == ("auth", False)
     assert "invalid_grant" in str(error)
-    assert v3.fake.calls == 0  # no token, no API call
+    assert v3.fake.calls == 1  # only the first provider's call: no token, no API call
 
 
 async def test_no_secret_in_errors_logs_or_reprs(v3: V3, caplog: pytest.LogCaptureFixture) -> None:
@@ -237,7 +271,7 @@ async def test_no_secret_in_errors_logs_or_reprs(v3: V3, caplog: pytest.LogCaptu
         " ".join(str(e) + repr(e.args) for e in errors)
         + caplog.text
         + repr(provider)
-        + repr(load_service_account(v3.key_file))
+        + repr(google_credentials(v3.key_file, 1)[0])
     )
     assert "***" in str(errors[0])
     for secret in (v3.oauth.issued[0], key_line, "PRIVATE KEY"):
@@ -249,15 +283,16 @@ async def test_no_secret_in_errors_logs_or_reprs(v3: V3, caplog: pytest.LogCaptu
     ("content", "problem"),
     [
         (b"not json", "is not JSON"),
-        (b'{"type": "authorized_user"}', "is not a service account key"),
-        (b'{"type": "service_account", "client_email": "a@b"}', "lacks private_key, token_uri"),
+        (b'{"type": "weird"}', "is of type 'weird'"),
+        (b'{"type": "service_account", "client_email": "a@b"}', "missing fields token_uri"),
     ],
 )
-def test_unusable_key_files_are_config_errors(tmp_path: Path, content: bytes, problem: str) -> None:
+def test_unusable_credentials_files_are_config_errors(tmp_path: Path, content: bytes, problem: str) -> None:
     path = tmp_path / "key.json"
     path.write_bytes(content)
-    with pytest.raises(ConfigError, match=problem):
-        load_service_account(path)
+    with pytest.raises(ConfigError, match=problem) as caught:
+        create_provider("google_v3", Settings(google_v3_credentials_file=path))
+    assert str(path) in str(caught.value)
 
 
 def test_a_broken_private_key_is_refused_without_quoting_it(v3: V3) -> None:
@@ -265,14 +300,16 @@ def test_a_broken_private_key_is_refused_without_quoting_it(v3: V3) -> None:
     data["private_key"] = data["private_key"].replace("A", "B", 40)[:-200]
     v3.key_file.write_bytes(orjson.dumps(data))
     with pytest.raises(ConfigError) as caught:
-        load_service_account(v3.key_file)
-    assert "not an unencrypted PEM key" in str(caught.value)
+        create_provider("google_v3", v3.settings())
+    assert "cannot use the credentials file" in str(caught.value)
     assert all(line not in str(caught.value) for line in data["private_key"].splitlines()[1:3])
 
 
-def test_credentials_and_a_project_are_required(v3: V3, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="GOOGLE_V3_CREDENTIALS_FILE"):
-        create_provider("google_v3", Settings())
+def test_credentials_and_a_project_are_required(
+    v3: V3, tmp_path: Path, no_ambient_credentials: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError, match="GOOGLE_APPLICATION_CREDENTIALS"):
+        create_provider("google_v3", Settings())  # no file, no token, nothing found by ADC
     with pytest.raises(ConfigError, match="GOOGLE_V3_PROJECT"):
         create_provider("google_v3", Settings(google_v3_access_token=SECRET))
     keyless = tmp_path / "no-project.json"
