@@ -113,6 +113,9 @@ def run_demo(
         "request_rows": rows["rows"],
         "translation_rows_total": rows["translations_total"],
         "dlq": counters.get("dlq", 0),
+        # per user and minute, all workers together; a bulk load under one user runs at this rate
+        "user_limit_per_min": settings.user_requests_per_min or "off",
+        "waited_on_user_limit": counters.get("user_rate_limited.mode.wait", 0),
         "elapsed_s": round(elapsed, 2),
         "requests_per_s": round(count / elapsed, 1) if elapsed else None,
         "worker_exit_code": code,

@@ -81,6 +81,9 @@ METRICS: dict[str, MetricSpec] = {
         " log (transaction markers, aborted or compacted records)",
         labels=("reason",),
     ),
+    "user_waiting": MetricSpec(
+        "gauge", "requests delayed by the per-user limit now (USER_REQUESTS_PER_MIN, this worker's share)"
+    ),
     "output_wait": MetricSpec(
         "gauge", "seconds the oldest output batch has waited for the broker's acknowledgement", unit="s"
     ),

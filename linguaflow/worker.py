@@ -94,6 +94,7 @@ def _add_lag_timer(runtime: StreamsRuntime, sink: SinkService | None) -> None:
 
     async def measure_lag() -> None:
         runtime.telemetry.gauge("output_wait", [({}, runtime.sender.waiting_s())])
+        runtime.telemetry.gauge("user_waiting", [({}, runtime.engine.users_waiting)])
         await report_lag(runtime.telemetry, [agents, *(sink.lag_sources() if sink else [])])
 
     runtime.app.timer(settings.lag_interval_s, name="consumer_lag")(measure_lag)
@@ -145,7 +146,8 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
     @app.page("/ready")
     async def readiness(view: Any, request: Any) -> Any:
         reasons = not_ready_reasons(await observe())
-        return view.json({"ready": not reasons, "reasons": reasons}, status=503 if reasons else 200)
+        body = {"ready": not reasons, "reasons": reasons, **_user_limit(runtime)}
+        return view.json(body, status=503 if reasons else 200)
 
     @app.page("/metrics")
     async def metrics(view: Any, request: Any) -> Any:
@@ -161,6 +163,7 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
                 "reasons": reasons,
                 "counters": runtime.telemetry.snapshot(),
                 "keys_in_flight": runtime.engine.keys_in_flight,
+                **_user_limit(runtime),
                 "cache_entries": len(runtime.table),
                 "cache_disk": store.entries.memory() if isinstance(store, DiskCacheStore) else None,
                 "provider": runtime.provider.name,
@@ -168,6 +171,15 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
                 "heap": heap_stats(frozen["objects"]),
             }
         )
+
+
+def _user_limit(runtime: StreamsRuntime) -> dict[str, Any]:
+    """What ``/ready`` and ``/stats`` say of the per-user limit: requests waiting on it now (they
+    do not make the worker unready: the limit is doing its job), and the limit this worker applies
+    (its share of ``USER_REQUESTS_PER_MIN``)."""
+    share = runtime.engine.user_limit_share
+    per_min = None if share is None else runtime.settings.user_requests_per_min * share
+    return {"waiting_on_user_limit": runtime.engine.users_waiting, "user_requests_per_min_here": per_min}
 
 
 class _Worker(faust.Worker):

@@ -180,6 +180,15 @@ class StreamsRuntime:
         self.app.start_hooks.append(evictions.start)
         self.app.stop_hooks.append(evictions.stop)
         self.app.on_partitions_revoked.connect(self.input.on_revoked)  # type: ignore[arg-type]
+        self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
+
+    async def _on_assigned(self, sender: Any, assigned: Any, **kwargs: Any) -> None:
+        """This worker deduplicates the keys of its keyed partitions: it enforces that share of
+        the per-user limit, so the workers' shares add up to the limit (streams/ratelimit.py)."""
+        keyed = self.settings.keyed_topic
+        owned = sum(1 for tp in self.app.consumer.assignment() if tp.topic == keyed)
+        if owned:
+            self.engine.share_user_limit(min(1.0, owned / self.settings.partitions))
 
     async def _on_batch(self, messages: list[Any]) -> None:
         """The records of one fetch, in order. Waits while faust's flow control is suspended (a

@@ -104,6 +104,20 @@ class DedupEngine:
     def keys_in_flight(self) -> int:
         return len(self._inflight)
 
+    @property
+    def users_waiting(self) -> int:
+        """Requests delayed by the per-user limit now."""
+        return len(self._delayed)
+
+    @property
+    def user_limit_share(self) -> float | None:
+        return None if self._users is None else self._users.share
+
+    def share_user_limit(self, share: float) -> None:
+        """Enforce ``share`` of the per-user limit: this worker's share of the keyed partitions."""
+        if self._users is not None:
+            self._users.set_share(share, self._clock())
+
     def _lookup(self, keyed: KeyedRequest) -> tuple[CacheEntry | None, bool]:
         """(the fresh cache entry for the request, or None; whether an expired one is there)."""
         raw = None if keyed.request.refresh else self._cache.get(keyed.cache_key)

@@ -56,13 +56,40 @@ class TokenBucket:
 
 class KeyedLimiter:
     """One bucket per key (e.g. per user), ``per_minute`` requests with a burst of one minute's
-    worth. Idle buckets are forgotten, so memory follows active keys only."""
+    worth, times this process's ``share`` of the limit. Idle buckets are forgotten, so memory
+    follows active keys only.
+
+    The share makes a limit hold across processes: a worker owning p of the keyed topic's P
+    partitions enforces p/P of it, so the buckets of all workers add up to the limit, and a key
+    never gets more than the limit in all (less when its requests fall unevenly on partitions)."""
 
     def __init__(self, per_minute: float, *, max_keys: int = 100_000) -> None:
+        self._per_minute = per_minute
+        self._share = 1.0
         self._per_second = per_minute / 60
         self._burst_s = 60.0
         self._max_keys = max_keys
         self._buckets: dict[str, TokenBucket] = {}
+
+    @property
+    def share(self) -> float:
+        return self._share
+
+    def set_share(self, share: float, now_ms: float) -> None:
+        """Enforce ``share`` (0 < share <= 1) of the limit from now on; every bucket keeps the same
+        fraction of its tokens."""
+        if not 0 < share <= 1:
+            raise ValueError(f"a share of the limit is in (0, 1], not {share}")
+        ratio = share / self._share
+        self._share, self._per_second = share, self._per_minute / 60 * share
+        for key, old in self._buckets.items():
+            bucket = old.refilled(now_ms)
+            self._buckets[key] = replace(
+                bucket,
+                rate_per_ms=bucket.rate_per_ms * ratio,
+                capacity=bucket.capacity * ratio,
+                tokens=bucket.tokens * ratio,
+            )
 
     def __len__(self) -> int:
         return len(self._buckets)

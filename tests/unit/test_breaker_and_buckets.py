@@ -74,6 +74,29 @@ def test_keyed_limiter_is_per_key_and_forgets_idle_keys() -> None:
     assert len(limiter) == 1
 
 
+def test_workers_enforcing_their_shares_grant_one_limit_in_all() -> None:
+    """Two workers, each owning half of the keyed partitions: a user whose requests fall on both
+    gets the limit's burst in all, then its rate, never twice either."""
+    workers = [KeyedLimiter(per_minute=60), KeyedLimiter(per_minute=60)]
+    for worker in workers:
+        worker.set_share(0.5, now_ms=0)
+    granted_now = sum(worker.try_take("u", 0) for _ in range(100) for worker in workers)
+    assert granted_now == 60  # the burst: one minute's worth, split
+    a_minute_later = sum(worker.try_take("u", 60_000) for _ in range(100) for worker in workers)
+    assert a_minute_later == 60  # refilled at 60/min in all
+    assert workers[0].reserve("u", 60_000) == pytest.approx(2_000)  # half the rate here: one per 2 s
+
+
+def test_a_new_share_keeps_each_bucket_as_full_as_it_was() -> None:
+    limiter = KeyedLimiter(per_minute=60)
+    assert all(limiter.try_take("u", 0) for _ in range(30))  # half of the burst used
+    limiter.set_share(0.5, now_ms=0)
+    assert sum(limiter.try_take("u", 0) for _ in range(100)) == 15  # half of the new, halved burst
+    assert limiter.share == 0.5
+    with pytest.raises(ValueError, match="share"):
+        limiter.set_share(0, now_ms=0)
+
+
 def test_a_bounded_reservation_refuses_past_the_cap_and_takes_nothing() -> None:
     limiter = KeyedLimiter(per_minute=60)  # burst 60, then one a second
     waits = [limiter.reserve("u", 0, max_wait_ms=2_000) for _ in range(64)]
