@@ -102,6 +102,9 @@ async def test_cache_topic_is_compacted_and_holds_every_entry(stack: Stack) -> N
 async def test_restarted_worker_recovers_the_cache_and_answers_duplicates_without_provider_calls(
     stack: Stack,
 ) -> None:
+    # The memory store reads the whole changelog at every start (the default disk store reads on
+    # from its checkpoint: tests/integration/test_cache_disk.py).
+    stack.env["LINGUAFLOW_CACHE_STORE"] = "memory"
     first = stack.start_worker("first").wait_ready()
     await send_synthetic(stack, 300, 0.0, seed=21, run_id="warm")
     assert await stack.wait_for(ROWS_FOR, 300, "warm-%") == 300
