@@ -6,26 +6,24 @@ account's tokens (made by ``mint``), its e-mail and scopes, and the project id."
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import orjson
 
 from testbed.fakes.apis import GOOGLE_V3_PROJECT
+from testbed.fakes.http_fake import HttpFake, QuietHandler
 
 PROJECT = GOOGLE_V3_PROJECT  # the project this machine runs in, as the fake API knows it
 EMAIL = f"workload@{PROJECT}.iam.gserviceaccount.com"
 
 
-class FakeMetadata:
+class FakeMetadata(HttpFake):
     def __init__(self, mint: Callable[[], str], *, lifetime_s: int = 3600) -> None:
         self.paths: list[str] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
+        class Handler(QuietHandler):
+            def on_get(self) -> None:
                 fake.paths.append(self.path)
                 if self.headers.get("Metadata-Flavor") != "Google":
                     self._answer(403, b"Missing Metadata-Flavor:Google header.", "text/plain")
@@ -48,23 +46,7 @@ class FakeMetadata:
                     self._answer(404, b"not found", "text/plain")
 
             def _answer(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Metadata-Flavor", "Google")
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(status, body, content_type, Metadata_Flavor="Google")
 
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> FakeMetadata:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.host = f"127.0.0.1:{self.port}"

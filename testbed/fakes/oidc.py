@@ -7,13 +7,13 @@ wrong client gets 401 ``invalid_client``, a wrong grant 400."""
 from __future__ import annotations
 
 import base64
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
+
+from testbed.fakes.http_fake import HttpFake, QuietHandler
 
 
 def unsecured_jwt(claims: dict[str, Any]) -> str:
@@ -23,15 +23,15 @@ def unsecured_jwt(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'none'})}.{part(claims)}."
 
 
-class FakeOidc:
+class FakeOidc(HttpFake):
     def __init__(self, client_id: str, client_secret: str, *, lifetime_s: int = 3600) -> None:
         self.client_id, self.client_secret, self.lifetime_s = client_id, client_secret, lifetime_s
         self.issued: list[str] = []  # tokens, in order
         self.scopes: list[str | None] = []
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
+        class Handler(QuietHandler):
+            def on_post(self) -> None:
                 form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
                 expected = base64.b64encode(f"{fake.client_id}:{fake.client_secret}".encode()).decode()
                 if self.headers.get("Authorization") != f"Basic {expected}":
@@ -55,23 +55,7 @@ class FakeOidc:
                     self._answer(200, answer)
 
             def _answer(self, status: int, doc: dict[str, Any]) -> None:
-                body = orjson.dumps(doc)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.answer(status, orjson.dumps(doc), "application/json")
 
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oauth2/token"
-
-    def __enter__(self) -> FakeOidc:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}/oauth2/token"

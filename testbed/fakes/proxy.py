@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from contextlib import suppress
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ class ConnectProxy:
             upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
             self.tunnels.append(Tunnel(target, headers.get("proxy-authorization")))
             writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+            await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
         except (OSError, ValueError):
             return
         finally:
@@ -76,7 +77,8 @@ class ConnectProxy:
                 writer.close()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy ``reader`` to ``writer`` until either side ends (a tunnel's one direction)."""
     try:
         while data := await reader.read(65536):
             writer.write(data)
@@ -84,5 +86,5 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except OSError:
         pass
     finally:
-        with suppress(OSError):
+        with suppress(OSError, ssl.SSLError):
             writer.close()

@@ -7,10 +7,11 @@ loop in a thread, so it keeps serving while a test blocks (e.g. waiting for a wo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import struct
 import threading
+
+from testbed.fakes.proxy import pipe
 
 SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 
@@ -52,18 +53,8 @@ class PgTlsProxy:
             await writer.start_tls(self._context)
             self.tls_sessions += 1
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._upstream_port)
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
             pass  # a client that gave up (e.g. refused our certificate): its problem to report
         finally:
-            writer.close()
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    finally:
-        with contextlib.suppress(OSError, ssl.SSLError):
             writer.close()

@@ -6,12 +6,9 @@ collector the test runs, configured by OpenTelemetry's own variables."""
 from __future__ import annotations
 
 import gzip
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -22,6 +19,7 @@ from prometheus_client.samples import Sample
 
 from linguaflow.client import TranslationClient
 from linguaflow.synthetic import unique_count
+from testbed.fakes.http_fake import HttpFake, QuietHandler
 from testbed.services import Stack, WorkerProcess
 from tests.integration.runs import ROWS_FOR
 from tests.integration.test_pipeline import send_synthetic
@@ -38,15 +36,15 @@ class ExportedSpan:
     service: str
 
 
-class OtlpCollector:
+class OtlpCollector(HttpFake):
     """A minimal OTLP/HTTP trace receiver: keeps every exported span."""
 
     def __init__(self) -> None:
         self.spans: list[ExportedSpan] = []
         collector = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
+        class Handler(QuietHandler):
+            def on_post(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
@@ -64,24 +62,10 @@ class OtlpCollector:
                             )
                             for s in scope.spans
                         ]
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                self.answer(200, b"", "application/x-protobuf")
 
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> OtlpCollector:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}"
 
 
 @pytest.fixture
