@@ -387,6 +387,11 @@ class Settings(ClientSettings):
         description="an alias of `OTEL_EXPORTER_OTLP_ENDPOINT`, which wins: an OTLP/HTTP collector base "
         "URL, e.g. `http://otel-collector:4318` (see [Tracing](operations.md#tracing))",
     )
+    trace_instrument: str = Field(
+        default="",
+        description="libraries whose calls become spans too, comma-separated: `aiohttp` (the provider "
+        "HTTP calls), `asyncpg` (the sink's queries); needs `pip install 'linguaflow[otel]'`",
+    )
     trace_sample_ratio: float = Field(
         default=1.0,
         ge=0,

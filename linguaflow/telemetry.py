@@ -44,7 +44,7 @@ from prometheus_client.registry import Collector
 from linguaflow.errors import LinguaflowError
 from linguaflow.metrics import METRICS, MetricSpec
 from linguaflow.settings import Settings
-from linguaflow.tracing import Component, trace_setup, tracer_provider
+from linguaflow.tracing import Component, instrument, trace_setup, tracer_provider
 
 Readings = Iterable[tuple[Mapping[str, str], float]]
 SeriesKey = tuple[tuple[str, str], ...]  # a series' attributes, sorted by name
@@ -292,7 +292,11 @@ def telemetry_for(settings: Settings, component: Component) -> Telemetry:
     """A process's telemetry: Prometheus metrics always, OTLP traces when configured (see
     linguaflow/tracing.py)."""
     setup = trace_setup(os.environ, settings, component)
-    return Telemetry(tracer_provider=None if setup is None else tracer_provider(setup))
+    if setup is None:
+        return Telemetry()
+    provider = tracer_provider(setup)
+    instrument(settings.trace_instrument, provider)
+    return Telemetry(tracer_provider=provider)
 
 
 def _context(traceparent: str | None) -> Any:

@@ -98,6 +98,34 @@ def _exporter(setup: TraceSetup) -> Any:
     return module.OTLPSpanExporter(**kwargs)
 
 
+INSTRUMENTORS = {  # LINGUAFLOW_TRACE_INSTRUMENT name -> (module, class), from the `otel` extra
+    "aiohttp": ("opentelemetry.instrumentation.aiohttp_client", "AioHttpClientInstrumentor"),
+    "asyncpg": ("opentelemetry.instrumentation.asyncpg", "AsyncPGInstrumentor"),
+}
+
+
+def instrument(names: str, provider: TracerProvider) -> list[str]:
+    """Turn on OpenTelemetry's instrumentation of the libraries ``names`` lists (comma-separated),
+    their spans going to ``provider``; returns the names instrumented."""
+    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(INSTRUMENTORS))
+    if unknown:
+        raise ConfigError(
+            f"LINGUAFLOW_TRACE_INSTRUMENT names {', '.join(unknown)}: use {', '.join(sorted(INSTRUMENTORS))}"
+        )
+    for name in chosen:
+        module_name, class_name = INSTRUMENTORS[name]
+        try:
+            instrumentor = getattr(importlib.import_module(module_name), class_name)()
+        except ImportError as exc:
+            raise ConfigError(
+                f"LINGUAFLOW_TRACE_INSTRUMENT={name} needs {exc.name}: pip install 'linguaflow[otel]'"
+            ) from None
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument(tracer_provider=provider)
+    return chosen
+
+
 def tracer_provider(setup: TraceSetup) -> TracerProvider:
     """The SDK's tracer provider for ``setup``, exporting in batches."""
     attributes = {} if setup.service_name is None else {SERVICE_NAME: setup.service_name}

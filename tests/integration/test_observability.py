@@ -34,6 +34,7 @@ class ExportedSpan:
     parent_id: str
     name: str
     service: str
+    scope: str  # the instrumentation scope (the library that made it)
 
 
 class OtlpCollector(HttpFake):
@@ -59,6 +60,7 @@ class OtlpCollector(HttpFake):
                                 s.parent_span_id.hex(),
                                 s.name,
                                 attrs["service.name"],
+                                scope.scope.name,
                             )
                             for s in scope.spans
                         ]
@@ -106,6 +108,7 @@ async def test_metrics_match_what_was_sent_and_one_request_is_one_trace(
 ) -> None:
     stack.env["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.url
     stack.env["OTEL_RESOURCE_ATTRIBUTES"] = "deployment.environment=test"
+    stack.env["LINGUAFLOW_TRACE_INSTRUMENT"] = "asyncpg"  # the sink's queries are spans too
     stack.env["LINGUAFLOW_LAG_INTERVAL_S"] = "2"
     worker = stack.start_worker().wait_ready()
     count, dup_ratio = 300, 0.5
@@ -160,3 +163,4 @@ async def test_metrics_match_what_was_sent_and_one_request_is_one_trace(
     [rekey] = [span for span in traced if span.name == "rekey"]
     assert rekey.parent_id == publish_id  # the worker continues the client's publish span
     assert {span.service for span in traced} == {"linguaflow-worker"}  # no OTEL_SERVICE_NAME: its own
+    assert any(span.scope == "opentelemetry.instrumentation.asyncpg" for span in collector.spans)
