@@ -349,6 +349,10 @@ class Settings(ClientSettings):
         "`/stats`, `/metrics`)",
     )
     web_port: int = Field(default=6066, description="port of the worker's and sink's HTTP endpoints")
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token that lets other hosts call `POST /flush` (unset: this host only)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="level of the JSON-lines logs on stderr"
     )

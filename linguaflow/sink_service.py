@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from linguaflow import event_loop
+from linguaflow.admin import admin_allowed, flush_answer
 from linguaflow.clock import wall_ms
 from linguaflow.health import CHECK_TTL_MS, Observed, RecentAnswer, StallWatch, not_ready_reasons
 from linguaflow.kafka import Publisher, ensure_topics
@@ -91,6 +92,13 @@ class SinkService:
             return False
         offsets, unread = self._runner.progress()
         return self._stall.update(wall_ms(), offsets, unread)
+
+    async def flush_now(self) -> int:
+        """Write and commit what is buffered now (``POST /flush``); the rows that took."""
+        return 0 if self._runner is None else await self._runner.flush()
+
+    def buffer(self) -> dict[str, Any] | None:
+        return None if self._runner is None else self._runner.buffer()
 
     def assigned(self) -> int:
         return 0 if self._runner is None else len(self._runner.consumer.assignment())
@@ -213,8 +221,20 @@ async def _start_pages(
     async def stats(request: web.Request) -> web.Response:
         found = await reasons()
         return web.json_response(
-            {"ready": not found, "reasons": found, "role": "sink", "counters": telemetry.snapshot()}
+            {
+                "ready": not found,
+                "reasons": found,
+                "role": "sink",
+                "counters": telemetry.snapshot(),
+                "sink_buffer": service.buffer(),
+            }
         )
+
+    async def flush(request: web.Request) -> web.Response:
+        token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        allowed = admin_allowed(request.remote, request.headers.get("Authorization"), token)
+        body, status = flush_answer(allowed, await service.flush_now() if allowed else None)
+        return web.json_response(body, status=status)
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(body=telemetry.prometheus(), headers={"Content-Type": PROMETHEUS_CONTENT_TYPE})
@@ -224,6 +244,7 @@ async def _start_pages(
     app.router.add_get("/ready", ready)
     app.router.add_get("/stats", stats)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post("/flush", flush)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.web_host, settings.web_port).start()

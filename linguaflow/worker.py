@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from linguaflow import event_loop
+from linguaflow.admin import admin_allowed, flush_answer
 from linguaflow.clock import wall_ms
 from linguaflow.health import (
     BROKER_CHECK_S,
@@ -169,8 +170,19 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
                 "provider": runtime.provider.name,
                 "breakers": runtime.provider.breaker_states(),
                 "heap": heap_stats(frozen["objects"]),
+                "sink_buffer": None if sink is None else sink.buffer(),
             }
         )
+
+    @app.page("/flush")
+    class Flush(faust.web.View):
+        async def post(self, request: Any) -> Any:
+            settings = runtime.settings
+            token = settings.admin_token.get_secret_value() if settings.admin_token else None
+            allowed = admin_allowed(request.remote, request.headers.get("Authorization"), token)
+            rows = await sink.flush_now() if allowed and sink is not None else None
+            body, status = flush_answer(allowed, rows)
+            return self.json(body, status=status)
 
 
 def _user_limit(runtime: StreamsRuntime) -> dict[str, Any]:

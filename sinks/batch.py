@@ -16,18 +16,36 @@ class SinkBatch:
         self._offsets: dict[TopicPartitionKey, int] = {}
         self._origins: dict[str, tuple[TopicPartitionKey, int]] = {}
         self._count = 0
+        self._bytes = 0
         self._opened_ms: float | None = None
 
     def __len__(self) -> int:
         return self._count
 
+    @property
+    def size_bytes(self) -> int:
+        """The records' value bytes, as read."""
+        return self._bytes
+
+    @property
+    def opened_ms(self) -> float | None:
+        """When the oldest record was added (None: empty)."""
+        return self._opened_ms
+
     def append(
-        self, result: TranslationResult | None, tp: TopicPartitionKey, offset: int, now_ms: float
+        self,
+        result: TranslationResult | None,
+        tp: TopicPartitionKey,
+        offset: int,
+        now_ms: float,
+        size: int = 0,
     ) -> None:
-        """Add one record; ``None`` (a record routed elsewhere) still advances the offset."""
+        """Add one record (``size``: its value's bytes); ``None`` (a record routed elsewhere) still
+        advances the offset."""
         if self._opened_ms is None:
             self._opened_ms = now_ms
         self._count += 1
+        self._bytes += size
         self._offsets[tp] = max(self._offsets.get(tp, -1), offset + 1)
         if result is None:
             return
@@ -63,4 +81,5 @@ class SinkBatch:
         self._offsets.clear()
         self._origins.clear()
         self._count = 0
+        self._bytes = 0
         self._opened_ms = None

@@ -53,6 +53,7 @@ class ResultSinkRunner:
         self._telemetry = telemetry
         self._clock = clock
         self._batch = SinkBatch()
+        self._last_flush: tuple[float, int] | None = None  # (when, ms; rows written and committed)
         self._read: dict[TopicPartition, int] = {}  # the last offset read, per partition
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -111,7 +112,8 @@ class ResultSinkRunner:
         except InvalidRequest as exc:
             await self._dead_letter(message.value, exc, (tp.topic, tp.partition), message.offset, None)
             result = None
-        self._batch.append(result, (tp.topic, tp.partition), message.offset, self._clock())
+        size = len(message.value or b"")
+        self._batch.append(result, (tp.topic, tp.partition), message.offset, self._clock(), size)
 
     async def _dead_letter(
         self,
@@ -133,23 +135,35 @@ class ResultSinkRunner:
         self._telemetry.count("dlq", reason=letter.reason)
         await (await self._publisher.send(self._settings.dlq_topic, value, headers=letter.headers()))
 
-    async def flush(self) -> None:
-        """Write the batch, then commit its offsets. A failed write is retried with backoff (nothing
-        is committed meanwhile); on shutdown it is left uncommitted for the next owner. Rows the
-        database refuses outright are isolated one by one and dead-lettered, so one poisoned
-        record cannot stall a partition."""
+    def buffer(self) -> dict[str, Any]:
+        """What waits to be written now, and the last flush (for ``/stats``)."""
+        opened, now = self._batch.opened_ms, self._clock()
+        last_at, last_rows = self._last_flush or (None, None)
+        return {
+            "rows": len(self._batch),
+            "bytes": self._batch.size_bytes,
+            "oldest_age_s": None if opened is None else round((now - opened) / 1000, 3),
+            "last_flush_at": None if last_at is None else last_at / 1000,
+            "last_flush_rows": last_rows,
+        }
+
+    async def flush(self) -> int:
+        """Write the batch, then commit its offsets; returns how many records that took. A failed
+        write is retried with backoff (nothing is committed meanwhile); on shutdown it is left
+        uncommitted for the next owner. Rows the database refuses outright are isolated one by
+        one and dead-lettered, so one poisoned record cannot stall a partition."""
         async with self._lock:
             if not len(self._batch):
-                return
+                return 0
             traces = [r.traceparent for r in self._batch.requests()]
             with self._telemetry.spans("sink.write", traces, rows=len(self._batch)):
-                await self._write_and_commit()
+                return await self._write_and_commit()
 
-    async def _write_and_commit(self) -> None:
+    async def _write_and_commit(self) -> int:
         started = self._clock()
         outcome = await self._write_with_retries()
         if outcome is None:
-            return
+            return 0
         offsets = {TopicPartition(t, p): o for (t, p), o in self._batch.offsets().items()}
         try:
             await asyncio.wait_for(self._consumer.commit(offsets), self._commit_timeout_s)
@@ -167,7 +181,10 @@ class ResultSinkRunner:
         self._telemetry.count("sink_requests_inserted", outcome.requests_inserted)
         self._telemetry.observe("sink_flush", (self._clock() - started) / 1000)
         self._telemetry.observe("sink_batch_rows", len(self._batch))
+        rows = len(self._batch)
+        self._last_flush = (self._clock(), rows)
         self._batch.clear()
+        return rows
 
     async def _write_with_retries(self) -> WriteOutcome | None:
         attempt, isolate = 0, False
