@@ -9,6 +9,8 @@ import configparser
 import json
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +219,40 @@ def test_systemd_units_run_real_commands_and_stop_gracefully() -> None:
     env = (OPS / "systemd" / "linguaflow.env").read_text()
     names = set(re.findall(r"^#?\s*([A-Z_]+)=", env, re.MULTILINE))
     assert names <= SETTINGS_VARS
+
+
+def test_the_sink_unit_and_the_worker_template_run_their_commands() -> None:
+    sink = unit("linguaflow-sink.service")["Service"]
+    assert shlex.split(sink["ExecStart"])[1:] == ["sink"]
+    assert_real_command(shlex.split(sink["ExecStart"]))
+    template = unit("linguaflow-worker@.service")["Service"]
+    assert shlex.split(template["ExecStart"])[1:] == ["worker"]
+    assert template["Environment"] == "LINGUAFLOW_WEB_PORT=%i"  # the instance is the port
+    for service in (sink, template):
+        assert service["KillSignal"] == "SIGTERM"
+        assert int(service["TimeoutStopSec"]) > Settings().shutdown_timeout_s
+
+
+def test_every_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    """systemd's own checker, on copies whose ExecStart is this venv's ``linguaflow`` (verify
+    checks the binary exists); the template as an instance."""
+    binary = str(Path(sys.executable).parent / "linguaflow")
+    names = []
+    for path in sorted((OPS / "systemd").glob("*.[st]*")):
+        if path.suffix not in {".service", ".timer"}:
+            continue
+        name = path.name.replace("@.service", "@6066.service")
+        (tmp_path / name).write_text(path.read_text().replace("/opt/linguaflow/venv/bin/linguaflow", binary))
+        names.append(f"./{name}")
+    assert len(names) == 6
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *names],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (verify.returncode, verify.stdout + verify.stderr) == (0, "")
 
 
 def test_runbook_commands_are_real() -> None:
