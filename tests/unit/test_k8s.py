@@ -1,0 +1,83 @@
+"""The Kubernetes manifests: every resource kustomize applies is valid against the Kubernetes
+schemas (kubernetes-validate, strict: no unknown fields), every pod passes the "restricted" Pod
+Security Standard, both Deployments have a PodDisruptionBudget, and each release runs the
+migrations again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from linguaflow.settings import REPO_ROOT
+
+K8S = REPO_ROOT / "ops" / "k8s"
+VERSIONS = ("1.30.0", "1.33.0")  # the oldest supported minor we target, and a recent one
+
+
+def resources() -> Iterator[dict[str, Any]]:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    for name in kustomization["resources"]:
+        yield from (doc for doc in yaml.safe_load_all((K8S / name).read_text()) if doc)
+
+
+def pod_specs() -> Iterator[tuple[str, dict[str, Any]]]:
+    for doc in resources():
+        spec = doc.get("spec", {})
+        template = spec.get("template") or spec.get("jobTemplate", {}).get("spec", {}).get("template")
+        if template:
+            yield f"{doc['kind']}/{doc['metadata']['name']}", template["spec"]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_resource_is_valid_against_the_kubernetes_schemas(version: str) -> None:
+    checked = 0
+    for doc in resources():
+        kubernetes_validate.validate(doc, version, strict=True)  # raises ValidationError
+        checked += 1
+    assert checked >= 11
+
+
+def test_every_pod_passes_the_restricted_pod_security_standard() -> None:
+    pods = dict(pod_specs())
+    assert set(pods) >= {
+        "Deployment/linguaflow-worker",
+        "Deployment/linguaflow-sink",
+        "Job/linguaflow-migrate",
+    }
+    for name, pod in pods.items():
+        context = pod.get("securityContext", {})
+        assert context.get("runAsNonRoot") is True, name
+        assert context.get("seccompProfile", {}).get("type") == "RuntimeDefault", name
+        assert not any(pod.get(host) for host in ("hostNetwork", "hostPID", "hostIPC")), name
+        assert all("hostPath" not in volume for volume in pod.get("volumes", [])), name
+        writable = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+        for container in pod.get("initContainers", []) + pod["containers"]:
+            where = f"{name}: {container['name']}"
+            security = container.get("securityContext", {})
+            assert security.get("allowPrivilegeEscalation") is False, where
+            assert not security.get("privileged"), where
+            assert security.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert set(security.get("capabilities", {}).get("add", [])) <= {"NET_BIND_SERVICE"}, where
+            assert security.get("readOnlyRootFilesystem") is True, where
+            mounts = {m["name"] for m in container.get("volumeMounts", [])}
+            assert mounts, where  # somewhere to write, with a read-only root
+            assert mounts <= writable, where  # and only emptyDir volumes
+
+
+def test_both_deployments_have_a_disruption_budget() -> None:
+    budgets = [doc for doc in resources() if doc["kind"] == "PodDisruptionBudget"]
+    covered = {b["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for b in budgets}
+    assert covered == {"worker", "sink"}
+    assert all(b["spec"]["maxUnavailable"] == 1 for b in budgets)
+
+
+def test_each_release_runs_the_migrations_again() -> None:
+    pods = dict(pod_specs())
+    [init] = pods["Deployment/linguaflow-sink"]["initContainers"]
+    assert init["command"] == ["linguaflow", "db", "migrate"]
+    [job] = [doc for doc in resources() if doc["kind"] == "Job"]
+    assert job["spec"]["ttlSecondsAfterFinished"] <= 300  # gone soon after it ends: apply creates it anew
