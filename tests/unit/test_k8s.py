@@ -81,3 +81,38 @@ def test_each_release_runs_the_migrations_again() -> None:
     assert init["command"] == ["linguaflow", "db", "migrate"]
     [job] = [doc for doc in resources() if doc["kind"] == "Job"]
     assert job["spec"]["ttlSecondsAfterFinished"] <= 300  # gone soon after it ends: apply creates it anew
+
+
+def monitoring(kind: str) -> dict[str, Any]:
+    [doc] = [d for d in yaml.safe_load_all((K8S / "monitoring" / f"{kind}.yaml").read_text()) if d]
+    return doc
+
+
+def test_the_prometheus_rule_carries_the_alert_rules_and_none_selects_a_job() -> None:
+    alerts = yaml.safe_load((REPO_ROOT / "ops" / "prometheus" / "alerts.yml").read_text())
+    rule = monitoring("prometheus-rule")
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["spec"]["groups"] == alerts["groups"]
+    exprs = [r["expr"] for g in alerts["groups"] for r in g["rules"]]
+    assert not [e for e in exprs if "job=" in e.replace(" ", "")]  # works under any job name
+    scrape = yaml.safe_load((REPO_ROOT / "ops" / "prometheus" / "prometheus.yml").read_text())
+    [static] = scrape["scrape_configs"][0]["static_configs"]
+    assert static["labels"]["app_kubernetes_io_name"] == "linguaflow"  # what the alerts select on
+
+
+def test_the_pod_monitor_scrapes_workers_and_sinks_with_the_labels_the_alerts_use() -> None:
+    monitor = monitoring("pod-monitor")["spec"]
+    wanted = monitor["selector"]["matchLabels"]
+    [endpoint] = monitor["podMetricsEndpoints"]
+    assert "app.kubernetes.io/name" in monitor["podTargetLabels"]  # -> app_kubernetes_io_name
+    scraped = set()
+    for doc in resources():
+        if doc["kind"] != "Deployment":
+            continue
+        labels = doc["spec"]["template"]["metadata"]["labels"]
+        assert wanted.items() <= labels.items(), doc["metadata"]["name"]
+        ports = {p["name"] for c in doc["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+        assert endpoint["port"] in ports
+        scraped.add(labels["app.kubernetes.io/component"])
+    assert scraped == {"worker", "sink"}
+    assert endpoint["path"] == "/metrics"

@@ -28,7 +28,7 @@ OPS = REPO_ROOT / "ops"
 OTEL_VARS = {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_SERVICE_NAME"}
 SETTINGS_VARS = {f"LINGUAFLOW_{name.upper()}" for name in Settings.model_fields} | {"DATABASE_URL"}
 SETTINGS_VARS |= OTEL_VARS
-PROMETHEUS_OWN = {"up": {"job", "instance"}}  # made by Prometheus itself, not by the worker
+PROMETHEUS_OWN = {"up": {"job", "instance", "app_kubernetes_io_name"}}  # Prometheus's own, with target labels
 
 
 def exported() -> dict[str, set[str]]:
