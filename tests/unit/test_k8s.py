@@ -12,7 +12,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from linguaflow.settings import REPO_ROOT
+from linguaflow.settings import REPO_ROOT, Settings
+from tests.unit.test_ops import check_promql, exported
 
 K8S = REPO_ROOT / "ops" / "k8s"
 VERSIONS = ("1.30.0", "1.33.0")  # the oldest supported minor we target, and a recent one
@@ -116,3 +117,60 @@ def test_the_pod_monitor_scrapes_workers_and_sinks_with_the_labels_the_alerts_us
         scraped.add(labels["app.kubernetes.io/component"])
     assert scraped == {"worker", "sink"}
     assert endpoint["path"] == "/metrics"
+
+
+def overlay(name: str, kind: str) -> dict[str, Any]:
+    for path in sorted((K8S / name).glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == kind:
+                return dict(doc)
+    raise AssertionError(f"no {kind} in ops/k8s/{name}")
+
+
+def base(kind: str, name: str) -> dict[str, Any]:
+    [doc] = [d for d in resources() if d["kind"] == kind and d["metadata"]["name"] == name]
+    return doc
+
+
+def test_keda_scales_workers_on_the_agents_lag_up_to_the_partition_count() -> None:
+    scaled = overlay("keda", "ScaledObject")["spec"]
+    config = base("ConfigMap", "linguaflow")["data"]
+    assert scaled["scaleTargetRef"]["name"] == "linguaflow-worker"
+    assert scaled["maxReplicaCount"] == int(config["LINGUAFLOW_PARTITIONS"])
+    [trigger] = scaled["triggers"]
+    assert trigger["type"] == "kafka"
+    meta = trigger["metadata"]
+    assert meta["consumerGroup"] == config.get("LINGUAFLOW_APP_ID", Settings().app_id)
+    assert meta["bootstrapServers"] == config["LINGUAFLOW_KAFKA_BOOTSTRAP"]
+    assert meta["allowIdleConsumers"] == "false"  # never more replicas than partitions
+    assert "topic" not in meta  # every topic of the group: the requests and the keyed topic
+    kustomization = yaml.safe_load((K8S / "keda" / "kustomization.yaml").read_text())
+    [patch] = kustomization["patches"]
+    assert patch["target"]["kind"] == "HorizontalPodAutoscaler"
+    assert "$patch: delete" in patch["patch"]  # KEDA's HPA replaces the CPU one
+
+
+def test_the_rollback_analysis_has_the_four_triggers_on_exported_metrics() -> None:
+    template = overlay("rollouts", "AnalysisTemplate")["spec"]
+    args = {a["name"]: a["value"] for a in template["args"]}
+    limit = base("Deployment", "linguaflow-worker")["spec"]["template"]["spec"]["containers"][0]
+    assert int(args["memory-limit-bytes"]) == 1 << 30
+    assert limit["resources"]["limits"]["memory"] == "1Gi"
+    metrics = {m["name"]: m for m in template["metrics"]}
+    conditions = {name: m["successCondition"] for name, m in metrics.items()}
+    assert conditions == {
+        "health-checks": "result[0] >= 1",
+        "error-rate": "result[0] <= 0.05",
+        "latency-p95": "result[0] <= 2.0",
+        "memory": "result[0] <= 0.8",
+    }
+    interval = overlay("monitoring", "PodMonitor")["spec"]["podMetricsEndpoints"][0]["interval"]
+    assert "[45s]" in metrics["health-checks"]["provider"]["prometheus"]["query"]
+    assert interval == "15s"  # 45 s is three scrapes: three consecutive failures
+    exported_metrics = exported()
+    for metric in metrics.values():
+        query = metric["provider"]["prometheus"]["query"].replace("{{args.memory-limit-bytes}}", "1")
+        check_promql(query, exported_metrics)
+    rollout = overlay("rollouts", "Rollout")["spec"]
+    assert rollout["workloadRef"]["name"] == "linguaflow-worker"
+    assert rollout["strategy"]["canary"]["analysis"]["templates"][0]["templateName"] == "linguaflow-rollback"
