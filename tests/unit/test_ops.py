@@ -125,13 +125,35 @@ def test_dashboard_panels_use_exported_metrics() -> None:
         titles.add(panel["title"])
         assert panel["targets"], panel["title"]
         for target in panel["targets"]:
-            check_promql(target["expr"], metrics)
+            expr = target["expr"]
+            selectors = re.findall(r"\b(?:linguaflow|process)_\w+\{([^}]*)\}", expr)
+            bare = re.findall(r"\b(?:linguaflow|process)_\w+\b(?!\{)", expr)
+            assert selectors, expr
+            assert not bare, f"{expr!r}: {bare} not scoped to $job and $instance"
+            assert all('job=~"$job"' in s and 'instance=~"$instance"' in s for s in selectors), expr
+            check_promql(expr.replace("$job", ".*").replace("$instance", ".*"), metrics)
     assert {"Cache hit ratio", "Provider share (texts)", "Success rate", "DLQ records"} <= titles
     assert {"Consumer lag", "p95 latency", "Cost per hour"} <= titles
+
+
+def test_the_dashboard_has_datasource_job_and_instance_variables() -> None:
+    dashboard = json.loads((OPS / "grafana" / "dashboards" / "linguaflow.json").read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    for name in ("job", "instance"):
+        assert variables[name]["includeAll"], name
+        assert variables[name]["multi"], name
+        assert variables[name]["definition"].startswith('label_values(up{app_kubernetes_io_name="linguaflow"')
+    panels = dashboard["panels"]
+    sources = {p["datasource"]["uid"] for p in panels} | {
+        t["datasource"]["uid"] for p in panels for t in p["targets"]
+    }
+    assert sources == {"${datasource}"}  # no fixed uid: any Prometheus the user picks
     [datasource] = yaml_docs(OPS / "grafana" / "provisioning" / "datasources" / "prometheus.yml")[0][
         "datasources"
     ]
-    assert {p["datasource"]["uid"] for p in dashboard["panels"]} == {datasource["uid"]}
+    assert datasource["isDefault"]  # compose: the variable starts on the provisioned one
 
 
 def test_kustomization_lists_every_manifest() -> None:
