@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from datetime import date
 from typing import Any
 
 import orjson
+from pydantic import ValidationError
 
 from linguaflow import __version__
 from linguaflow.dlq import add_dlq_parser
@@ -226,7 +228,15 @@ def _add_backfill_commands(sub: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linguaflow", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level of this command and the processes it starts (LINGUAFLOW_LOG_LEVEL)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
+    config = sub.add_parser("config", help="show the effective settings, secrets masked, and their sources")
+    config.add_argument("--json", action="store_true", help="as JSON")
+    config.set_defaults(fn=cmd_config)
     sub.add_parser(
         "up", help="start the local broker and embedded Postgres, migrate, create topics"
     ).set_defaults(fn=cmd_up)
@@ -298,12 +308,35 @@ EXTRA_OF = {
 }
 
 
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
+    from linguaflow.cli_config import config_table, effective
+
+    rows = effective(settings, os.environ)
+    if args.json:
+        _print_json(rows)
+    else:
+        print(config_table(rows))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.log_level:
+        os.environ["LINGUAFLOW_LOG_LEVEL"] = args.log_level  # for the processes it starts too
     try:
         settings = Settings()
+    except ValidationError as exc:
+        from linguaflow.cli_config import settings_errors
+
+        for line in settings_errors(exc):
+            print(f"linguaflow: {line}", file=sys.stderr)
+        return 2
+    try:
         code: int = args.fn(settings, args)
         return code
+    except FileNotFoundError as exc:
+        print(f"linguaflow: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
     except LinguaflowError as exc:
         print(f"linguaflow: {exc}", file=sys.stderr)
         return 2
