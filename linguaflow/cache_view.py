@@ -96,6 +96,6 @@ async def load_cache_view(settings: Settings) -> CacheView:
     """The live entries of ``settings.cache_topic`` as of now. No consumer group: nothing moves."""
     records = [
         CacheRecord(r.key, r.value, r.partition, r.offset)
-        async for r in read_topic(settings, settings.cache_topic)
+        async for r in read_topic(settings, settings.cache_topic, progress="reading the cache topic")
     ]
     return fold_cache_records(records)

@@ -103,7 +103,7 @@ def replay_value(value: bytes | None, provider: str | None) -> bytes:
 async def load(settings: Settings) -> list[DeadRecord]:
     return [
         DeadRecord(r.partition, r.offset, r.timestamp, r.key, r.value, header_map(list(r.headers)))
-        async for r in read_topic(settings, settings.dlq_topic)
+        async for r in read_topic(settings, settings.dlq_topic, progress="reading the DLQ")
     ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
+from tqdm import tqdm
 
 from linguaflow.errors import ConfigError, InfraError
 from linguaflow.kafka_oauth import token_provider
@@ -258,17 +260,24 @@ class PartitionReader:
 
 
 async def read_topic(
-    settings: Settings, topic: str, *, partitions: list[int] | None = None
+    settings: Settings, topic: str, *, partitions: list[int] | None = None, progress: str | None = None
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
     """Every record of ``topic`` (or of some of its partitions) from the beginning up to the end
-    offsets seen when the read starts. No consumer group: nobody's offsets move."""
+    offsets seen when the read starts. No consumer group: nobody's offsets move. With
+    ``progress`` (its label), a progress bar on stderr when stderr is a terminal."""
     tps = (await topic_partitions(settings, [topic]))[topic]
     if partitions is not None:
         tps = [tp for tp in tps if tp.partition in partitions]
     async with PartitionReader(settings) as reader:
-        async for records in reader.read(await reader.bounds(tps)):
-            for record in records:
-                yield record
+        bounds = await reader.bounds(tps)
+        total = sum(end - start for start, end in bounds.values())
+        shown = progress is not None and sys.stderr.isatty()
+        with tqdm(total=total, desc=progress, unit="rec", file=sys.stderr, disable=not shown) as bar:
+            async for records in reader.read(bounds):
+                bar.update(len(records))
+                for record in records:
+                    yield record
+            bar.update(total - bar.n)  # a compacted log has fewer records than offsets
 
 
 async def existing_partitions(
