@@ -15,6 +15,7 @@ import orjson
 from pydantic import ValidationError
 
 from linguaflow import __version__
+from linguaflow.cli_config import add_execute
 from linguaflow.dlq import add_dlq_parser
 from linguaflow.errors import LinguaflowError
 from linguaflow.settings import Settings
@@ -115,7 +116,7 @@ def cmd_cache_evict(settings: Settings, args: argparse.Namespace) -> int:
         glossary=args.glossary,
         expired=args.expired,
     )
-    _print_json(asyncio.run(evict(settings, selection, dry_run=args.dry_run)))
+    _print_json(asyncio.run(evict(settings, selection, dry_run=not args.execute)))
     return 0
 
 
@@ -150,7 +151,7 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
         group=args.group,
         restart=args.restart,
         rate=None if args.rate is None else parse_rate(args.rate),
-        dry_run=args.dry_run,
+        dry_run=not args.execute,
         refresh=args.refresh,
     )
     _print_json(asyncio.run(run_replay(settings, options)))
@@ -161,7 +162,7 @@ def cmd_gc(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.gc import collect_garbage
 
     report = collect_garbage(
-        settings, retention_days=args.retention_days, dry_run=args.dry_run, now_ms=time.time() * 1000
+        settings, retention_days=args.retention_days, dry_run=not args.execute, now_ms=time.time() * 1000
     )
     _print_json(asyncio.run(report))
     return 0
@@ -192,7 +193,7 @@ def _add_evict_command(cache_sub: Any) -> None:
     evict.add_argument("--provider", help="entries this provider translated")
     evict.add_argument("--glossary", help="entries made with this glossary version (id@version)")
     evict.add_argument("--expired", action="store_true", help="entries past their TTL")
-    evict.add_argument("--dry-run", action="store_true", help="list what would be evicted")
+    add_execute(evict, "tombstone them")
     evict.set_defaults(fn=cmd_cache_evict)
 
 
@@ -213,7 +214,7 @@ def _add_backfill_commands(sub: Any) -> None:
     )
     replay.add_argument("--restart", action="store_true", help="ignore the group's committed offsets")
     replay.add_argument("--rate", help="at most N records per second (N or N/s)")
-    replay.add_argument("--dry-run", action="store_true", help="count and estimate the cost; send nothing")
+    add_execute(replay, "replay (the plan counts and estimates the cost)")
     replay.add_argument(
         "--refresh", action="store_true", help="retranslate: bypass the cache (new version wins)"
     )
@@ -221,7 +222,7 @@ def _add_backfill_commands(sub: Any) -> None:
 
     gc = sub.add_parser("gc", help="delete old request rows; tombstone cache entries no row references")
     gc.add_argument("--retention-days", type=float, required=True, help="keep request rows this many days")
-    gc.add_argument("--dry-run", action="store_true", help="count what would go; delete nothing")
+    add_execute(gc, "delete and tombstone (the plan counts what would go)")
     gc.set_defaults(fn=cmd_gc)
 
 

@@ -4,6 +4,7 @@ came from (the environment, or the default)."""
 
 from __future__ import annotations
 
+import argparse
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -64,3 +65,11 @@ def config_table(rows: list[dict[str, Any]]) -> str:
         return "unset" if value is None else str(value)
 
     return "\n".join(f"{row['variable']:<{width}}  {row['source']:<7}  {shown(row['value'])}" for row in rows)
+
+
+def add_execute(parser: argparse.ArgumentParser, acts: str) -> None:
+    """The one convention of every command that changes state (as Kafka's own tools do): without
+    ``--execute`` it shows its plan (what it would do) and changes nothing."""
+    parser.add_argument(
+        "--execute", action="store_true", help=f"{acts} (without it: show the plan, change nothing)"
+    )

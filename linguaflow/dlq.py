@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from linguaflow.cli_config import add_execute
 from linguaflow.errors import InvalidRequest
 from linguaflow.kafka import Publisher, read_topic
 from linguaflow.schemas import header_map
@@ -156,10 +157,10 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
     records = select(
         asyncio.run(load(settings)), reasons=args.reason or (), since_ms=args.since or 0, until_ms=args.until
     )
-    report = asyncio.run(replay(settings, records, provider=args.provider, dry_run=args.dry_run))
-    verb = "would re-publish" if args.dry_run else "re-published"
+    report = asyncio.run(replay(settings, records, provider=args.provider, dry_run=not args.execute))
+    verb = "re-published" if args.execute else "plan: would re-publish"
     print(f"{verb} {report.sent} of {len(records)} records to {settings.requests_topic}", end="")
-    print(f"; skipped {report.skipped}")
+    print(f"; skipped {report.skipped}" + ("" if args.execute else " (add --execute to send them)"))
     return 0
 
 
@@ -174,7 +175,7 @@ def add_dlq_parser(sub: Any) -> None:
     )
     again.add_argument("--until", type=parse_time, help="only records before this time")
     again.add_argument("--provider", help="pin the replayed requests to this provider")
-    again.add_argument("--dry-run", action="store_true", help="count what would be sent, send nothing")
+    add_execute(again, "send them")
     for parser, fn in ((listing, _list), (again, _replay)):
         parser.add_argument("--reason", action="append", help="only this reason (repeatable)")
         parser.add_argument(

@@ -4,8 +4,8 @@ Rows older than the retention are deleted in small batches (``DELETE ... WHERE c
 LIMIT n)``, each its own transaction), so no lock is held for long and live sink writes go on.
 Then every cache entry older than the cutoff that no remaining request row references gets a
 tombstone (compaction reclaims it; running workers drop it). ``translations`` rows are kept: they
-are the durable record (``replay warm`` can bring an entry back). ``--dry-run`` counts both with
-the same queries and deletes nothing.
+are the durable record (``replay warm`` can bring an entry back). Without ``--execute`` (the plan) it
+counts both with the same queries and deletes nothing.
 """
 
 from __future__ import annotations

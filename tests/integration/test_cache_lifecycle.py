@@ -71,10 +71,10 @@ async def test_evictions_reach_a_live_worker_and_compaction_removes_old_and_tomb
 
     victims = keys[:10]
     flags = [arg for key in victims for arg in ("--key", key)]
-    planned = await cli_json(stack, "cache", "evict", *flags, "--key", "no-such-key", "--dry-run")
+    planned = await cli_json(stack, "cache", "evict", *flags, "--key", "no-such-key")  # the plan
     assert (planned["selected"], planned["keys_not_found"]) == (10, ["no-such-key"])
     assert len(await load_cache_view(stack.settings)) == 20  # a dry run writes nothing
-    evicted = await cli_json(stack, "cache", "evict", *flags)
+    evicted = await cli_json(stack, "cache", "evict", *flags, "--execute")
     assert evicted["evicted"] == 10
     assert set(await load_cache_view(stack.settings)) == set(keys[10:])
 

@@ -96,7 +96,7 @@ async def test_rebalances_leave_each_worker_the_entries_of_its_partitions(stack:
     await run_synthetic(stack, 80, 0.0, seed=71, run_id="one", worker=first)
     evicted = sorted(await load_cache_view(stack.settings))[:10]
     flags = [arg for key in evicted for arg in ("--key", key)]
-    assert (await cli_json(stack, "cache", "evict", *flags))["evicted"] == 10
+    assert (await cli_json(stack, "cache", "evict", *flags, "--execute"))["evicted"] == 10
     await until(lambda: holds(first) == 70, "the evictions reached the worker")
 
     # b joins: a hands it two partitions. a must drop their keys, b must read them (tombstones too).

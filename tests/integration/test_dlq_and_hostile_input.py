@@ -95,11 +95,12 @@ async def test_dlq_list_and_replay_to_another_provider_is_idempotent(stack: Stac
     assert summary["unknown_provider"]["count"] == 5
     assert summary["invalid_json"]["count"] == 1
 
-    dry = await stack.cli("dlq", "replay", "--dry-run", "--provider", "pseudo")
+    dry = await stack.cli("dlq", "replay", "--provider", "pseudo")  # the plan
     assert "would re-publish 5 of 6 records" in dry.stdout
     assert "'invalid_json': 1" in dry.stdout
     for _ in range(2):  # twice: the second replay must not add rows
-        done = await stack.cli("dlq", "replay", "--reason", "unknown_provider", "--provider", "pseudo")
+        args = ("--reason", "unknown_provider", "--provider", "pseudo", "--execute")
+        done = await stack.cli("dlq", "replay", *args)
         assert "re-published 5 of 5 records" in done.stdout, done.stdout + done.stderr
     rows = "SELECT count(*) FROM translation_requests WHERE request_id LIKE 'strand-%'"
     assert await stack.wait_for(rows, 5) == 5

@@ -36,5 +36,5 @@ async def test_gc_deletes_old_rows_in_batches_and_tombstones_entries_no_row_refe
     assert sorted(await load_cache_view(stack.settings)) == young
     assert await stack.fetchval("SELECT count(*) FROM translations") == 40  # the durable record stays
 
-    today = await cli_json(stack, "gc", "--retention-days", "30", "--dry-run")
+    today = await cli_json(stack, "gc", "--retention-days", "30")  # the plan
     assert (today["request_rows_older"], today["cache_entries_to_tombstone"]) == (0, 0)

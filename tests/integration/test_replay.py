@@ -41,7 +41,7 @@ async def test_rebuild_restores_equal_tables_resumes_and_leaves_the_sink_group_a
     sink_offsets = await committed_offsets(stack, stack.settings.sink_group)
     await use_fresh_database(stack, "restored")
 
-    planned = await replay(stack, "rebuild", "--dry-run")
+    planned = await replay(stack, "rebuild")  # the plan
     assert planned["results"] == 200
     assert planned["request_rows_missing"] == 200
     assert planned["provider_calls"] == 0
@@ -66,15 +66,15 @@ async def test_rebuild_restores_equal_tables_resumes_and_leaves_the_sink_group_a
     partial = sum((await committed_offsets(stack, planned["group"])).values())
     assert 0 < partial < 200
 
-    resumed = await replay(stack, "rebuild")
+    resumed = await replay(stack, "rebuild", "--execute")
     assert resumed["records"] == 200 - partial
     assert resumed["resumed_partitions"]
     assert await snapshot(stack) == original
     assert await committed_offsets(stack, stack.settings.sink_group) == sink_offsets
 
-    again = await replay(stack, "rebuild")  # finished: the same group has nothing left
+    again = await replay(stack, "rebuild", "--execute")  # finished: the same group has nothing left
     assert again["records"] == 0
-    redo = await replay(stack, "rebuild", "--restart")  # everything again: a no-op on the tables
+    redo = await replay(stack, "rebuild", "--restart", "--execute")  # everything again: a no-op on the tables
     assert (redo["records"], redo["request_rows_inserted"], redo["translation_rows_changed"]) == (200, 0, 0)
     assert await snapshot(stack) == original
 
@@ -87,14 +87,14 @@ async def test_retranslate_estimates_then_refreshes_every_key_with_a_newer_versi
     chars = await stack.fetchval("SELECT sum(length(source_text)) FROM translations")
     before = await stack.fetchval("SELECT max(version) FROM translations")
 
-    cached = await replay(stack, "retranslate", "--dry-run")
+    cached = await replay(stack, "retranslate")  # the plan
     assert (cached["requests"], cached["cached"], cached["unique_keys"]) == (100, 100, unique)
     assert (cached["provider_texts"], cached["provider_calls"], cached["cost"]) == (0, 0, 0)
-    fresh = await replay(stack, "retranslate", "--dry-run", "--refresh")
+    fresh = await replay(stack, "retranslate", "--refresh")  # the plan
     assert (fresh["provider_texts"], fresh["provider_calls"]) == (unique, 1)
     assert fresh["cost"] == pytest.approx(chars)
 
-    done = await replay(stack, "retranslate", "--refresh", "--rate", "200/s")
+    done = await replay(stack, "retranslate", "--refresh", "--rate", "200/s", "--execute")
     assert (done["published"], done["group"]) == (100, f"{stack.settings.app_id}-replay-retranslate")
     newer = "SELECT count(*) FROM translations WHERE version > $1"
     assert await stack.wait_for(newer, unique, before) == unique, worker.log_tail()
@@ -112,11 +112,11 @@ async def test_warm_fills_a_new_cache_topic_that_a_worker_then_answers_from(stac
     stack.env["LINGUAFLOW_CACHE_TOPIC"] = f"{stack.settings.app_id}.cache-new"  # the old one was lost
     await ensure_topics(stack.settings)
 
-    planned = await replay(stack, "warm", "--dry-run")
+    planned = await replay(stack, "warm")  # the plan
     assert (planned["translation_rows"], planned["entries_to_write"]) == (len(original), len(original))
-    warmed = await replay(stack, "warm", "--rate", "500")
+    warmed = await replay(stack, "warm", "--rate", "500", "--execute")
     assert (warmed["entries_written"], warmed["already_cached"]) == (len(original), 0)
-    again = await replay(stack, "warm")  # a re-run (or a resumed one) writes only what is missing
+    again = await replay(stack, "warm", "--execute")  # a re-run (or a resumed one) adds only what is missing
     assert (again["entries_written"], again["already_cached"]) == (0, len(original))
 
     view = await load_cache_view(stack.settings)
