@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup lock demo test lint docs unit adapters integration e2e faults-long bench bench-quick down clean
+.PHONY: setup lock demo test lint docs promtool unit adapters integration e2e faults-long bench bench-quick down clean
 
 # requirements/dev.lock pins every package of the test and CI environment (uv pip compile; see
 # docs/tests.md), so CI installs the same versions every time.
@@ -37,11 +37,22 @@ lint: setup docs
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# promtool (Prometheus's rule checker) checks and unit-tests the alert rules
+# (ops/prometheus/alerts_test.yml). Built once per machine from the Go module proxy (~5 min).
+PROMTOOL_VERSION := v0.316.0
+PROMTOOL := $(HOME)/.cache/linguaflow/promtool-$(PROMTOOL_VERSION)/promtool
+export LINGUAFLOW_PROMTOOL := $(PROMTOOL)
+
+$(PROMTOOL):
+	GOBIN=$(dir $(PROMTOOL)) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
+
+promtool: $(PROMTOOL)
+
 # pytest exits 5 when it collected no tests; that is not a failure of the code under test.
-test: lint
+test: lint $(PROMTOOL)
 	$(BIN)/pytest -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
-unit: setup
+unit: setup $(PROMTOOL)
 	$(BIN)/pytest -q tests/unit
 
 adapters: setup

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -107,6 +108,29 @@ def test_alert_rules_use_exported_metrics_and_name_their_runbook_section() -> No
         "LinguaflowConsumerLagHigh",
         "LinguaflowSinkStalled",
     }
+
+
+def promtool() -> str:
+    """Prometheus's own rule checker, which ``make test`` builds once per machine."""
+    default = Path.home() / ".cache" / "linguaflow" / "promtool-v0.316.0" / "promtool"
+    path = Path(os.environ.get("LINGUAFLOW_PROMTOOL", default))
+    assert path.is_file(), f"no promtool at {path}: `make promtool` builds it"
+    return str(path)
+
+
+def test_promtool_accepts_the_rules_and_their_unit_tests_pass(tmp_path: Path) -> None:
+    """``promtool check rules`` on alerts.yml and on the PrometheusRule's groups, and ``promtool
+    test rules`` on alerts_test.yml: each alert fires on the series that should fire it."""
+    rule = yaml_docs(OPS / "k8s" / "monitoring" / "prometheus-rule.yaml")[0]
+    operator_rules = tmp_path / "operator-rules.yml"
+    operator_rules.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    for argv in (
+        ["check", "rules", str(OPS / "prometheus" / "alerts.yml"), str(operator_rules)],
+        ["test", "rules", str(OPS / "prometheus" / "alerts_test.yml")],
+    ):
+        done = subprocess.run([promtool(), *argv], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS" in done.stdout
 
 
 def test_prometheus_scrapes_the_worker_and_loads_the_alert_rules() -> None:
