@@ -5,9 +5,11 @@ migrations again."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -174,3 +176,29 @@ def test_the_rollback_analysis_has_the_four_triggers_on_exported_metrics() -> No
     rollout = overlay("rollouts", "Rollout")["spec"]
     assert rollout["workloadRef"]["name"] == "linguaflow-worker"
     assert rollout["strategy"]["canary"]["analysis"]["templates"][0]["templateName"] == "linguaflow-rollback"
+
+
+CUSTOM = {  # kind -> its schema (ops/k8s/schemas: from each project's CRD)
+    "ScaledObject": "keda.sh/scaledobject_v1alpha1.json",
+    "Rollout": "argoproj.io/rollout_v1alpha1.json",
+    "AnalysisTemplate": "argoproj.io/analysistemplate_v1alpha1.json",
+    "PodMonitor": "monitoring.coreos.com/podmonitor_v1.json",
+    "PrometheusRule": "monitoring.coreos.com/prometheusrule_v1.json",
+}
+
+
+def test_every_custom_resource_is_valid_against_its_crds_schema() -> None:
+    found = set()
+    for folder in ("keda", "rollouts", "monitoring"):
+        for path in sorted((K8S / folder).glob("*.yaml")):
+            for doc in yaml.safe_load_all(path.read_text()):
+                if not doc or doc["kind"] == "Kustomization":
+                    continue
+                schema = json.loads((K8S / "schemas" / CUSTOM[doc["kind"]]).read_text())
+                validator = jsonschema.validators.validator_for(schema)(schema)
+                errors = [
+                    f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)
+                ]
+                assert not errors, f"{path.name}: {errors}"
+                found.add(doc["kind"])
+    assert found == set(CUSTOM)
