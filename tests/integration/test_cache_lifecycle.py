@@ -65,7 +65,7 @@ async def test_evictions_reach_a_live_worker_and_compaction_removes_old_and_tomb
     assert len(keys) == unique_count(40, 0.5) == 20
     # Newer values for every key: the first ones must disappear from the log.
     before = await stack.fetchval("SELECT max(version) FROM translations")
-    await cli_json(stack, "replay", "retranslate", "--refresh")
+    await cli_json(stack, "replay", "retranslate", "--refresh", "--execute")
     newer = "SELECT count(*) FROM translations WHERE version > $1"
     assert await stack.wait_for(newer, 20, before) == 20, worker.log_tail()
 
