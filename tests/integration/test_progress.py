@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from linguaflow.kafka import read_topic
+from linguaflow.kafka import ensure_topics, read_topic
 from testbed.services import Stack
 from tests.integration.test_pipeline import send_synthetic
 
@@ -22,6 +22,7 @@ class Terminal(io.StringIO):
 async def test_a_whole_topic_read_shows_progress_on_a_terminal_only(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    await ensure_topics(stack.settings)  # no worker here to create them
     await send_synthetic(stack, 40, 0.0, seed=9, run_id="bar")
     topic = stack.settings.requests_topic
     terminal = Terminal()
