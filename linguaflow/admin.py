@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+from collections.abc import Awaitable, Callable
+
+from linguaflow.settings import Settings
 
 
 def admin_allowed(remote: str | None, authorization: str | None, token: str | None) -> bool:
@@ -17,6 +20,19 @@ def admin_allowed(remote: str | None, authorization: str | None, token: str | No
         return remote is not None and ipaddress.ip_address(remote).is_loopback
     except ValueError:
         return False
+
+
+async def flush_request(
+    settings: Settings,
+    remote: str | None,
+    authorization: str | None,
+    flush: Callable[[], Awaitable[int]] | None,
+) -> tuple[dict[str, object], int]:
+    """``POST /flush`` on a worker or a sink process: who asks, then the flush (``None``: this
+    process runs no sink); the answer's body and status."""
+    token = settings.admin_token.get_secret_value() if settings.admin_token else None
+    allowed = admin_allowed(remote, authorization, token)
+    return flush_answer(allowed, await flush() if allowed and flush is not None else None)
 
 
 def flush_answer(allowed: bool, rows: int | None) -> tuple[dict[str, object], int]:

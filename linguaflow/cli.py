@@ -10,18 +10,13 @@ import time
 from collections.abc import Sequence
 from datetime import date
 
-import orjson
 from pydantic import ValidationError
 
 from linguaflow import __version__
-from linguaflow.cli_data import add_backfill_parser, add_cache_parser
+from linguaflow.cli_data import add_backfill_parser, add_cache_parser, print_json
 from linguaflow.dlq import add_dlq_parser
 from linguaflow.errors import LinguaflowError
 from linguaflow.settings import Settings
-
-
-def _print_json(value: object) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -84,7 +79,7 @@ def cmd_db(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     from linguaflow.inspect import gather_status
 
-    _print_json(asyncio.run(gather_status(settings)))
+    print_json(asyncio.run(gather_status(settings)))
     return 0
 
 
@@ -94,7 +89,7 @@ def cmd_cost(settings: Settings, args: argparse.Namespace) -> int:
     by = [g.strip() for g in args.by.split(",") if g.strip()]
     rows = asyncio.run(cost_report(settings, by, args.since, args.until))
     if args.json:
-        _print_json(rows)
+        print_json(rows)
     else:
         print(format_table(rows, by))
     return 0
@@ -198,7 +193,7 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
     rows = effective(settings, os.environ)
     if args.json:
-        _print_json(rows)
+        print_json(rows)
     else:
         print(config_table(rows))
     return 0

@@ -36,9 +36,10 @@ def settings_errors(exc: ValidationError) -> list[str]:
         if field is None:
             lines.append(f"{name or 'settings'}: {error['msg']}")
             continue
-        variable = next((v for v in variables(name, field) if v in os.environ), variables(name, field)[0])
-        secret = field.annotation is not None and SecretStr in getattr(field.annotation, "__args__", ())
-        shown = "***" if secret or field.annotation is SecretStr else repr(os.environ.get(variable, ""))
+        names = variables(name, field)
+        variable = next((v for v in names if v in os.environ), names[0])
+        secret = SecretStr in (field.annotation, *getattr(field.annotation, "__args__", ()))
+        shown = "***" if secret else repr(os.environ.get(variable, ""))
         lines.append(f"{variable}={shown}: {error['msg']} (see docs/configuration.md)")
     return lines
 

@@ -64,15 +64,16 @@ def client_config(settings: ClientSettings) -> dict[str, Any]:
     context = ssl_context(settings)
     if context is not None:
         config["ssl_context"] = context
-    if settings.kafka_security_protocol.startswith("SASL") and settings.kafka_sasl_mechanism == "OAUTHBEARER":
-        config["sasl_mechanism"] = "OAUTHBEARER"
+    if not settings.kafka_security_protocol.startswith("SASL"):
+        return config
+    config["sasl_mechanism"] = settings.kafka_sasl_mechanism
+    if settings.kafka_sasl_mechanism == "OAUTHBEARER":
         config["sasl_oauth_token_provider"] = token_provider(settings)
-    elif settings.kafka_security_protocol.startswith("SASL"):
-        if settings.kafka_sasl_username is None or settings.kafka_sasl_password is None:
-            raise ConfigError("SASL needs LINGUAFLOW_KAFKA_SASL_USERNAME and LINGUAFLOW_KAFKA_SASL_PASSWORD")
-        config["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        config["sasl_plain_username"] = settings.kafka_sasl_username
-        config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
+        return config
+    if settings.kafka_sasl_username is None or settings.kafka_sasl_password is None:
+        raise ConfigError("SASL needs LINGUAFLOW_KAFKA_SASL_USERNAME and LINGUAFLOW_KAFKA_SASL_PASSWORD")
+    config["sasl_plain_username"] = settings.kafka_sasl_username
+    config["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
     return config
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from linguaflow import event_loop
-from linguaflow.admin import admin_allowed, flush_answer
+from linguaflow.admin import flush_request
 from linguaflow.clock import wall_ms
 from linguaflow.health import CHECK_TTL_MS, Observed, RecentAnswer, StallWatch, not_ready_reasons
 from linguaflow.kafka import Publisher, ensure_topics
@@ -231,9 +231,8 @@ async def _start_pages(
         )
 
     async def flush(request: web.Request) -> web.Response:
-        token = settings.admin_token.get_secret_value() if settings.admin_token else None
-        allowed = admin_allowed(request.remote, request.headers.get("Authorization"), token)
-        body, status = flush_answer(allowed, await service.flush_now() if allowed else None)
+        authorization = request.headers.get("Authorization")
+        body, status = await flush_request(settings, request.remote, authorization, service.flush_now)
         return web.json_response(body, status=status)
 
     async def metrics(request: web.Request) -> web.Response:

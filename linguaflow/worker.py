@@ -12,7 +12,7 @@ from typing import Any
 import faust
 
 from linguaflow import event_loop
-from linguaflow.admin import admin_allowed, flush_answer
+from linguaflow.admin import flush_request
 from linguaflow.clock import wall_ms
 from linguaflow.health import (
     BROKER_CHECK_S,
@@ -177,11 +177,9 @@ def _add_pages(runtime: StreamsRuntime, sink: SinkService | None, frozen: dict[s
     @app.page("/flush")
     class Flush(faust.web.View):
         async def post(self, request: Any) -> Any:
-            settings = runtime.settings
-            token = settings.admin_token.get_secret_value() if settings.admin_token else None
-            allowed = admin_allowed(request.remote, request.headers.get("Authorization"), token)
-            rows = await sink.flush_now() if allowed and sink is not None else None
-            body, status = flush_answer(allowed, rows)
+            flush = None if sink is None else sink.flush_now
+            authorization = request.headers.get("Authorization")
+            body, status = await flush_request(runtime.settings, request.remote, authorization, flush)
             return self.json(body, status=status)
 
 
