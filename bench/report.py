@@ -167,7 +167,7 @@ def shape_note(raw: dict[str, Any], runs: dict[str, Any]) -> list[str]:
     lines = [
         f"For scale: one process doing only the pipeline's Kafka and Postgres work (each request "
         f"consumed, produced on, consumed again and COPYed, no JSON) moves {num(shape)} msg/s, "
-        f"{num(ratio(shape, passing), 2)} of the pass-through; end to end at "
+        f"{num(ratio(shape, passing), 2)} of the pass-through{_shape_cpu(raw)}; end to end at "
         f"90 % duplicates is {num(ratio(e2e, shape), 2)} of it.",
         "",
     ]
@@ -183,6 +183,11 @@ def shape_note(raw: dict[str, Any], runs: dict[str, Any]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _shape_cpu(raw: dict[str, Any]) -> str:
+    us = raw["same_shape"].get("cpu_us_per_msg")  # older reports lack it
+    return "" if us is None else f", with {num(us, 1)} µs of CPU per message"
 
 
 def restart_note(rec: dict[str, Any], store: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.fmt import num
+from bench.stages import LINGUAFLOW_LAYERS, layers
 
 PEER_NOTE = (
     "Each system drains the same pre-filled request topic (its own consumer group, topics and "
@@ -50,6 +51,13 @@ def stages_table(peer: dict[str, Any]) -> str:
             if not r.get("stages"):
                 continue
             own_us = 1000 * r["cpu_ms_per_request"]["own"]
-            parts = ", ".join(f"{stage} {share * own_us:.0f}" for stage, share in r["stages"].items())
-            lines.append(f"- {run['dup_ratio']:.0%} {system} ({own_us:.0f} µs/request): {parts}")
+            lines.append(
+                f"- {run['dup_ratio']:.0%} {system} ({own_us:.0f} µs/request): {_us(r['stages'], own_us)}"
+            )
+            if system == "linguaflow":
+                lines.append(f"  - by layer: {_us(layers(r['stages'], LINGUAFLOW_LAYERS), own_us)}")
     return "\n".join(lines)
+
+
+def _us(shares: dict[str, float], total_us: float) -> str:
+    return ", ".join(f"{name} {share * total_us:.0f}" for name, share in shares.items())

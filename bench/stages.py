@@ -17,15 +17,54 @@ LINGUAFLOW: Rules = (
     ("decode and validate", ("schemas/request.py", "schemas/_fields.py", "schemas/_frozen.py")),
     ("keying", ("streams/keying.py", "schemas/cache_key.py", "linguaflow/partitioner.py")),
     ("provider", ("streams/providers/",)),
-    ("sink", ("/sinks/", "asyncpg/")),
-    ("produce", ("aiokafka/producer/", "streams/batch_send.py", "linguaflow/kafka.py")),
-    ("consume", ("aiokafka/consumer/", "aiokafka/record/", "streams/upstream.py")),
-    ("results and cache", ("schemas/result.py", "streams/cache_store.py", "streams/outcomes.py")),
+    ("postgres client", ("asyncpg/",)),
+    ("sink", ("/sinks/",)),
+    ("produce", ("aiokafka/producer/",)),
+    ("output", ("streams/batch_send.py", "linguaflow/kafka.py")),
+    (
+        "consume",
+        (
+            "aiokafka/consumer/",
+            "aiokafka/record/",
+            "aiokafka/conn.py",
+            "aiokafka/protocol/",
+            "aiokafka/client.py",
+        ),
+    ),
+    ("faust", ("streams/upstream.py", "faust/")),
+    (
+        "results and cache",
+        ("schemas/result.py", "streams/cache_store.py", "streams/cache_disk.py", "streams/outcomes.py"),
+    ),
     ("dedup", ("streams/dedup.py", "streams/singleflight.py", "streams/batching.py", "streams/ttl.py")),
     ("offsets", ("streams/offsets.py", "streams/input_offsets.py")),
     ("telemetry", ("linguaflow/telemetry.py", "linguaflow/metrics.py", "opentelemetry/")),
     ("agents", ("streams/app.py", "streams/faust_app.py")),
+    ("start-up", ("<frozen importlib",)),
 )
+
+# What each of linguaflow's stages is part of: the Kafka and Postgres clients and the event loops
+# ("other": uvloop's own time in both threads), which the same-shape baseline's one process runs
+# too; faust's fetch path (its consumer thread's hand-over, ``streams/upstream.py``); start-up;
+# or linguaflow's own work per request (every other stage).
+OWN_WORK = "linguaflow's own work"
+LINGUAFLOW_LAYERS = {
+    "consume": "Kafka and Postgres clients, event loops",
+    "produce": "Kafka and Postgres clients, event loops",
+    "postgres client": "Kafka and Postgres clients, event loops",
+    "other": "Kafka and Postgres clients, event loops",
+    "faust": "faust's fetch path",
+    "start-up": "start-up",
+}
+
+
+def layers(stages: dict[str, float], of: dict[str, str]) -> dict[str, float]:
+    """Stage shares summed by layer (``of``: stage -> layer; stages not in it are ``OWN_WORK``)."""
+    out: Counter[str] = Counter()
+    for stage, share in stages.items():
+        out[of.get(stage, OWN_WORK)] += share
+    return dict(out.most_common())
+
 
 QUIX: Rules = (
     ("decode and validate", ("schemas/request.py", "schemas/_fields.py", "schemas/_frozen.py")),

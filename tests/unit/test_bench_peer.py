@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bench.peer import steady_rate
 from bench.report import peer_targets
-from bench.report_peer import peer_table
-from bench.stages import LINGUAFLOW, QUIX, split
+from bench.report_peer import peer_table, stages_table
+from bench.stages import LINGUAFLOW, LINGUAFLOW_LAYERS, OWN_WORK, QUIX, layers, split
 
 
 def test_the_steady_rate_runs_from_ten_to_ninety_percent_of_the_rows() -> None:
@@ -85,3 +87,38 @@ def test_a_sample_goes_to_the_innermost_frame_that_names_a_stage() -> None:
     quix = "run (quixstreams/app.py:1);translate (bench/quix_pipeline.py:50);get (quixstreams/state/x.py:1) 4"
     assert split(quix, QUIX) == {"state": 1.0}
     assert split("", QUIX) == {}
+
+
+def test_linguaflows_stages_sum_into_layers() -> None:
+    raw = "\n".join(
+        [
+            "run (mode/worker.py:264);_rekey (streams/app.py:5) 2",
+            "run (mode/worker.py:264);_dedup_here (streams/app.py:9);get (streams/cache_disk.py:135) 2",
+            "run (mode/worker.py:264);copy (asyncpg/conn.py:1);_write (linguaflow/sinks/pg.py:3) 1",
+            "run (mode/worker.py:264);_write (linguaflow/sinks/pg.py:3);copy (asyncpg/conn.py:1) 1",
+            "run (mode/threads.py:211);_drain (streams/upstream.py:300) 1",
+            "run (mode/threads.py:211) 2",
+            "main (cli.py:1);_find_and_load (<frozen importlib._bootstrap>:1) 1",
+        ]
+    )
+    stages = split(raw, LINGUAFLOW)
+    assert stages == {
+        "agents": 0.2,
+        "results and cache": 0.2,
+        "other": 0.2,
+        "sink": 0.1,
+        "postgres client": 0.1,
+        "faust": 0.1,
+        "start-up": 0.1,
+    }
+    assert layers(stages, LINGUAFLOW_LAYERS) == {
+        OWN_WORK: 0.5,
+        "Kafka and Postgres clients, event loops": pytest.approx(0.3),
+        "faust's fetch path": 0.1,
+        "start-up": 0.1,
+    }
+    run = _peer((3000, 0.4), (1500, 0.5))
+    run["peer90"]["linguaflow"]["stages"] = stages
+    table = stages_table(run)
+    assert "- 90% linguaflow (200 µs/request): agents 40, results and cache 40, other 40," in table
+    assert "  - by layer: linguaflow's own work 100, Kafka and Postgres clients, event loops 60," in table

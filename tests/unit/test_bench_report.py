@@ -64,6 +64,13 @@ def test_the_shape_note_gives_the_rate_measured_as_the_baselines_are() -> None:
     assert "end to end is 12,000 req/s, 0.15 of the pass-through and 0.25 of the same shape" in note
 
 
+def test_the_shape_note_gives_the_same_shapes_cpu_per_message_when_measured() -> None:
+    shape = {"msg_per_s": 48_000.0, "cpu_us_per_msg": 19.04}
+    raw = {"pass_through": {"msg_per_s": 80_000.0}, "same_shape": shape}
+    note = " ".join(shape_note(raw, {"dup90": {"requests_per_s": 10_000.0, "sink_rows_per_s": None}}))
+    assert "0.60 of the pass-through, with 19.0 µs of CPU per message; end to end" in note
+
+
 def _run(
     rate: float | None, req_s: float, window: tuple[float, float], p99: int = 20, steal: float = 0.0
 ) -> dict[str, Any]:
