@@ -325,7 +325,9 @@ class Settings(ClientSettings):
         "to Postgres",
     )
     sink_group: str = Field(default="linguaflow-sink", description="consumer group of the sink")
-    sink_batch_rows: int = Field(default=1000, ge=1, description="flush the sink batch at this many rows")
+    sink_batch_rows: int = Field(
+        default=2000, ge=1, description="flush the sink batch at this many rows (and read this many at once)"
+    )
     sink_flush_ms: int = Field(
         default=200, ge=1, description="flush the sink batch after this many milliseconds"
     )
@@ -336,8 +338,12 @@ class Settings(ClientSettings):
         description="a database write that takes longer fails and is retried on a new connection",
     )
 
+    # 2,000 records per fetch and per sink flush, against 500 and 1,000: a backlog at 90 %
+    # duplicates drained 7-34 % faster in paired runs, at less CPU per request for the worker,
+    # the broker and Postgres (bench, 2026-12-07). A light load fills neither: fetches and flushes
+    # stay as small as what has arrived.
     max_poll_records: int = Field(
-        default=500,
+        default=2000,
         ge=1,
         description="records the agents take per fetch at most (bounds the memory of one batch)",
     )
