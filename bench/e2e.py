@@ -87,7 +87,7 @@ async def run_end_to_end(infra: Infra, requests: int, profile_to: Path | None = 
     launched = time.monotonic()
     worker = infra.worker(stack, "e2e-worker", profile_to=profile_to).wait_ready()
     ready_s = time.monotonic() - launched
-    sampler = ProcessSampler(worker.proc.pid).start()
+    sampler = ProcessSampler(worker.proc.pid, probe=lambda: disk_store_mib(worker, "cache_usage")).start()
     runs: dict[str, Any] = {}
     try:
         for ratio in DUP_RATIOS:
@@ -110,10 +110,26 @@ async def run_end_to_end(infra: Infra, requests: int, profile_to: Path | None = 
             runs[name] = await one_run(stack, worker, sampler, paced, name, rate_per_s=rate)
     finally:
         sampler.stop()
+        budget = disk_store_mib(worker, "cache_capacity")
         exit_code = worker.stop()
     return {
         "worker_ready_s": ready_s,
         "worker_exit_code": exit_code,
         "runs": runs,
         "process": [list(s) for s in sampler.samples],
+        # CACHE_STORE=disk: RocksDB's use of its memory budget (block cache, index and filter
+        # blocks, memtables), beside the RSS; empty with the memory store
+        "rocksdb_cache_mib": [list(s) for s in sampler.probed],
+        "rocksdb_budget_mib": budget,
     }
+
+
+def disk_store_mib(worker: WorkerProcess, figure: str) -> float | None:
+    """A figure of the disk store's RocksDB memory from the worker's ``/stats`` (``cache_usage``:
+    what it uses of its budget now; ``cache_capacity``: the budget), in MiB; None with the memory
+    store or when the worker does not answer."""
+    try:
+        disk = worker.stats().get("cache_disk")
+    except OSError:
+        return None
+    return None if not disk else disk[figure] / 2**20

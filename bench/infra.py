@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,12 +116,17 @@ def cpu_seconds(pid: int) -> float:
 @dataclass
 class ProcessSampler:
     """RSS (MiB) and CPU seconds of one process, and the machine's stolen CPU seconds
-    (``bench.steal``), sampled every ``interval_s`` in a thread."""
+    (``bench.steal``), sampled every ``interval_s`` in a thread; with ``probe``, also one figure
+    read from the process (its ``/stats``) every ``probe_every`` samples, on the same clock, while
+    it answers with a number."""
 
     pid: int
     interval_s: float = 0.5
+    probe: Callable[[], float | None] | None = None
+    probe_every: int = 10
     # (t, rss_mib, cpu_s, stolen_s)
     samples: list[tuple[float, float, float, float]] = field(default_factory=list)
+    probed: list[tuple[float, float]] = field(default_factory=list)  # (t, the probe's figure)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _t0: float = field(default_factory=time.monotonic)
@@ -135,11 +141,17 @@ class ProcessSampler:
         return (time.monotonic() - self._t0, rss, cpu_seconds(self.pid), stolen_s())
 
     def _run(self) -> None:
+        n = 0
         while not self._stop.is_set():
             try:
                 self.samples.append(self.sample())
             except psutil.Error:
                 return
+            if self.probe is not None and n % self.probe_every == 0:
+                figure = self.probe()
+                if figure is not None:
+                    self.probed.append((self.samples[-1][0], figure))
+            n += 1
             self._stop.wait(self.interval_s)
 
     def stop(self) -> None:

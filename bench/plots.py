@@ -68,7 +68,13 @@ def _latency(report: dict[str, Any], out: Path) -> str:
 def _rss(report: dict[str, Any], out: Path) -> str:
     runs, samples = report["end_to_end"]["runs"], report["end_to_end"]["process"]
     fig, ax = _axes("Worker RSS over the end-to-end runs")
-    ax.plot([s[0] for s in samples], [s[1] for s in samples], color="tab:green")
+    ax.plot([s[0] for s in samples], [s[1] for s in samples], color="tab:green", label="RSS")
+    use = report["end_to_end"].get("rocksdb_cache_mib") or []
+    if use:  # CACHE_STORE=disk: how much of the RSS is RocksDB's budget filling
+        ax.plot(
+            [u[0] for u in use], [u[1] for u in use], color="tab:orange", label="RocksDB's use of its budget"
+        )
+        ax.legend(loc="lower right")
     top = max((s[1] for s in samples), default=1)
     for name, run in runs.items():
         ax.axvline(run["window_s"][0], color="grey", lw=0.5)

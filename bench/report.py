@@ -190,6 +190,28 @@ def _shape_cpu(raw: dict[str, Any]) -> str:
     return "" if us is None else f", with {num(us, 1)} µs of CPU per message"
 
 
+def rocksdb_note(e2e: dict[str, Any]) -> list[str]:
+    """How the disk store's RocksDB filled its memory budget over the runs, and the RSS once it
+    had: what of the RSS growth is the budget filling and what is not. Nothing with the memory
+    store (or a report from before the bench read it)."""
+    use, budget, samples = e2e.get("rocksdb_cache_mib") or [], e2e.get("rocksdb_budget_mib"), e2e["process"]
+    if not use or not budget or not samples:
+        return []
+    t0, t_end = samples[0][0], samples[-1][0]
+    peak = max(u for _, u in use)
+    text = f"RocksDB (`CACHE_STORE=disk`) used at most {peak:.0f} MiB of its {budget:.0f} MiB budget"
+    full = next((t for t, u in use if u >= 0.95 * budget), None)
+    if full is None:
+        return [f"{text}; it never reached 95 % of it.", ""]
+    drift = rss_drift([s for s in samples if s[0] >= full])
+    share = (full - t0) / (t_end - t0) if t_end > t0 else 0.0
+    return [
+        f"{text}; it first reached 95 % of it {full - t0:.0f} s in ({share:.0%} of the run). The RSS "
+        f"from then on: {'-' if drift is None else f'{drift:+.1%}'} (peak over the first sample from then).",
+        "",
+    ]
+
+
 def restart_note(rec: dict[str, Any], store: str) -> str:
     """The warm restart: CACHE_STORE=disk reads on from the checkpoint of a clean stop."""
     if rec.get("restart_ready_s") is None:
@@ -242,6 +264,7 @@ def markdown(report: dict[str, Any]) -> str:
         "req/s = first publish to last row in Postgres; latency = request `created_at` (stamped at "
         "publish) to result produced (`latency_ms` of each row).",
         "",
+        *rocksdb_note(e2e),
         "## Cache-hit latency by load (the warm load paced; the target is at half)",
         "",
         *paced_table(e2e["runs"]),

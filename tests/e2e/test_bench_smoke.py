@@ -76,7 +76,14 @@ def test_bench_tiny_writes_every_section_and_cleans_up(tmp_path: Path) -> None:
         assert report[section], section
     assert set(report["raw"]) == {"produce_only", "pass_through", "same_shape", "postgres"}
     assert report["raw"]["same_shape"]["messages"] == report["environment"]["raw_messages"]
-    runs = report["end_to_end"]["runs"]
+    assert report["raw"]["same_shape"]["cpu_us_per_msg"] > 0
+    e2e = report["end_to_end"]
+    # the product's default store: RocksDB's use of its 64 MiB budget, read beside the RSS
+    assert report["environment"]["cache_store"] == "disk"
+    assert e2e["rocksdb_budget_mib"] == 64
+    assert e2e["rocksdb_cache_mib"]
+    assert all(use >= 0 for _, use in e2e["rocksdb_cache_mib"])
+    runs = e2e["runs"]
     assert set(runs) == {
         "dup0",
         "dup50",

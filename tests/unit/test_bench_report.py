@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench.infra import keep_dir
-from bench.report import evaluate, restart_note, rss_drift, rss_drift_settled, shape_note
+from bench.report import evaluate, restart_note, rocksdb_note, rss_drift, rss_drift_settled, shape_note
 from bench.report_runs import paced_table, runs_table, steal_note
 from bench.report_scale import cluster_table, scaling_table
 from bench.scaling import CpuSnapshot, cpu_use
@@ -254,3 +254,17 @@ def test_the_cluster_table_sets_three_brokers_against_the_single_node() -> None:
         "| cores busy | 70% | 99% | - |",
         "| complete | True | True | - |",
     ]
+
+
+def test_the_rocksdb_note_tells_when_the_budget_filled_and_the_rss_from_then() -> None:
+    # RSS 100 -> 150 while RocksDB fills its 64 MiB (full at 40 s of 100), then 150 -> 156
+    samples = [[float(t), 100 + min(t, 40) * 1.25 + max(0, t - 40) * 0.1, 0.0, 0.0] for t in range(101)]
+    use = [[float(t), min(64.0, t * 1.6)] for t in range(0, 101, 5)]
+    e2e = {"process": samples, "rocksdb_cache_mib": use, "rocksdb_budget_mib": 64.0}
+    (note, _) = rocksdb_note(e2e)
+    assert "used at most 64 MiB of its 64 MiB budget; it first reached 95 % of it 40 s in (40% of the" in note
+    assert "The RSS from then on: +4.0% (peak over the first sample from then)." in note
+    e2e["rocksdb_cache_mib"] = [[0.0, 10.0], [50.0, 30.0]]
+    assert rocksdb_note(e2e)[0].endswith("of its 64 MiB budget; it never reached 95 % of it.")
+    assert rocksdb_note({**e2e, "rocksdb_cache_mib": []}) == []  # the memory store
+    assert rocksdb_note({"process": samples}) == []  # a report from before the bench read it
