@@ -80,7 +80,7 @@ def _rss(report: dict[str, Any], out: Path) -> str:
         ax.axvline(run["window_s"][0], color="grey", lw=0.5)
         ax.text(run["window_s"][0], top, name, fontsize=7, rotation=90, va="top")
     ax.set_xlabel("s since the worker was ready")
-    ax.set_ylabel("RSS MiB")
+    ax.set_ylabel("MiB")
     return _save(fig, out, "rss.png")
 
 
