@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,12 +53,28 @@ def installed() -> Iterator[Path]:
     subprocess.run(["rm", "-rf", str(home)], check=False)
 
 
+@pytest.fixture
+def scratch() -> Iterator[Callable[[str], Path]]:
+    """``scratch_dir`` for one test: what it made is removed when the test ends."""
+    made: list[Path] = []
+
+    def make(name: str) -> Path:
+        made.append(scratch_dir(name))
+        return made[-1]
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "VIRTUAL_ENV"}}
     return {**env, **(extra or {})}
 
 
-def test_the_base_install_is_what_a_producer_needs_and_runs_outside_the_checkout(installed: Path) -> None:
+def test_the_base_install_is_what_a_producer_needs_and_runs_outside_the_checkout(
+    installed: Path, scratch: Callable[[str], Path]
+) -> None:
     listed = run(installed, "-m", "pip", "list", "--format=freeze", env=clean_env())
     names = {line.split("==")[0].lower() for line in listed.split()}
     site = Path(run(installed, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
@@ -66,7 +83,7 @@ def test_the_base_install_is_what_a_producer_needs_and_runs_outside_the_checkout
     assert not names & WORKER_ONLY
     assert "linguaflow" in names
     assert len(names) <= 20
-    cwd = scratch_dir("cwd")
+    cwd = scratch("cwd")
     version = run(installed.parent / "linguaflow", "--version", cwd=cwd, env=clean_env())
     assert version.startswith("linguaflow ")
     where = run(installed, "-c", "import linguaflow.client as c; print(c.__file__)", cwd=cwd, env=clean_env())
@@ -78,10 +95,10 @@ def test_the_base_install_is_what_a_producer_needs_and_runs_outside_the_checkout
 
 
 async def test_an_installed_client_translates_beside_an_app_schemas_package(
-    installed: Path, stack: Stack
+    installed: Path, stack: Stack, scratch: Callable[[str], Path]
 ) -> None:
     worker = stack.start_worker().wait_ready()
-    app = scratch_dir("app")
+    app = scratch("app")
     (app / "schemas").mkdir()
     (app / "schemas" / "__init__.py").write_text('OWNER = "the app"\n')
     (app / "main.py").write_text(
@@ -180,12 +197,12 @@ def wait_status(
 
 
 async def test_the_images_worker_and_sink_run_from_the_wheel_with_its_environment(
-    image_like: Path, stack: Stack
+    image_like: Path, stack: Stack, scratch: Callable[[str], Path]
 ) -> None:
     """The Dockerfile's ENV and CMD, outside the checkout: its data directory stands in a scratch
     folder, its working directory too; the broker and Postgres are the tests'."""
     image_env, cmd, _ = dockerfile_runtime()
-    data = scratch_dir("image-data")
+    data = scratch("image-data")
     env = clean_env(
         {
             **image_env,
