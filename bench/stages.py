@@ -48,11 +48,9 @@ LINGUAFLOW: Rules = (
 # too; faust's fetch path (its consumer thread's hand-over, ``streams/upstream.py``); start-up;
 # or linguaflow's own work per request (every other stage).
 OWN_WORK = "linguaflow's own work"
+CLIENTS = "Kafka and Postgres clients, event loops"
 LINGUAFLOW_LAYERS = {
-    "consume": "Kafka and Postgres clients, event loops",
-    "produce": "Kafka and Postgres clients, event loops",
-    "postgres client": "Kafka and Postgres clients, event loops",
-    "other": "Kafka and Postgres clients, event loops",
+    **dict.fromkeys(("consume", "produce", "postgres client", "other"), CLIENTS),
     "faust": "faust's fetch path",
     "start-up": "start-up",
 }
